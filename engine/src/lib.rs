@@ -1,0 +1,17 @@
+//! The arrears engine: the receivables ledger, its storage on SQLite and PostgreSQL, and the
+//! reports derived from it. It knows nothing of HTTP or of file formats; those live in the
+//! `connectors` and `web` crates.
+#![forbid(unsafe_code)]
+
+pub mod aging;
+pub mod clock;
+pub mod demo;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use money::{Currency, Money, MoneyError};
+#[cfg(feature = "testkit")]
+pub mod testkit;

@@ -1,0 +1,341 @@
+//! Balances and the aging report, derived from documents and allocations as of any date: a
+//! receivable counts if issued by then, an allocation if effective by then. Sums are computed
+//! by the database; the documents behind them can be listed with the same rules.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Ids, List, Store, StoreError, Tx, on};
+use crate::aging::{AgingItem, AgingReport, AgingRow, AgingTotal, Buckets};
+use crate::ids::{CustomerId, DocumentId};
+use crate::ledger::DocumentKind;
+use crate::money::{Currency, Money};
+
+/// What to age.
+#[derive(Debug, Clone)]
+pub struct AgingQuery {
+    pub as_of: NaiveDate,
+    pub buckets: Buckets,
+    /// Only this customer.
+    pub customer_id: Option<CustomerId>,
+    /// List the documents behind each row.
+    pub detail: bool,
+}
+
+/// A customer's balance in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct BalanceRow {
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub as_of: NaiveDate,
+    /// All open receivables.
+    #[schema(value_type = String)]
+    pub open: Decimal,
+    /// Open receivables past their due date.
+    #[schema(value_type = String)]
+    pub overdue: Decimal,
+    /// Money received and not allocated.
+    #[schema(value_type = String)]
+    pub unapplied_credit: Decimal,
+    /// open - unapplied_credit: what the customer owes, net.
+    #[schema(value_type = String)]
+    pub balance: Decimal,
+    /// Days past due of the oldest overdue receivable; 0 when none is overdue.
+    pub days_overdue: i64,
+}
+
+/// Open amount of receivable `d` as of `$1`.
+const OPEN_AS_OF: &str = "d.gross_minor - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a \
+     WHERE a.target_id = d.id AND a.effective_date <= $1), 0)";
+
+/// Unallocated amount of reducing document `d` as of `$1`.
+const CREDIT_AS_OF: &str = "d.gross_minor \
+     - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a WHERE a.source_id = d.id AND a.effective_date <= $1), 0) \
+     - COALESCE((SELECT CAST(SUM(o.amount_minor) AS BIGINT) FROM credit_operations o WHERE o.source_id = d.id AND o.effective_date <= $1), 0)";
+
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    id: i64,
+    kind: String,
+    number: String,
+    customer_id: i64,
+    currency: String,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    gross_minor: i64,
+    open_minor: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerInfo {
+    id: i64,
+    external_id: String,
+    name: String,
+    category: String,
+}
+
+/// Per (customer, currency): sums per bucket, and the oldest overdue due date.
+#[derive(Default)]
+struct Acc {
+    amounts: Vec<i64>,
+    credit: i64,
+    oldest_due: Option<NaiveDate>,
+    documents: usize,
+    items: Vec<AgingItem>,
+}
+
+impl Store {
+    /// The aging report as of a date.
+    pub async fn aging(&self, q: &AgingQuery) -> Result<AgingReport, StoreError> {
+        let mut tx = self.read().await?;
+        aging_in(&mut tx, q).await
+    }
+
+    /// Balances of one customer (or all) per currency as of a date.
+    pub async fn balances(
+        &self,
+        customer_id: Option<CustomerId>,
+        as_of: NaiveDate,
+    ) -> Result<Vec<BalanceRow>, StoreError> {
+        let report = self
+            .aging(&AgingQuery {
+                as_of,
+                buckets: Buckets::default(),
+                customer_id,
+                detail: false,
+            })
+            .await?;
+        Ok(report
+            .rows
+            .into_iter()
+            .map(|r| BalanceRow {
+                customer_id: r.customer_id,
+                currency: r.currency,
+                as_of,
+                open: r.open,
+                overdue: r.overdue,
+                unapplied_credit: r.unapplied_credit,
+                balance: r.balance,
+                days_overdue: r.days_overdue,
+            })
+            .collect())
+    }
+
+    /// A customer's open receivables as of a date, oldest due first.
+    pub async fn open_items(
+        &self,
+        customer_id: CustomerId,
+        as_of: NaiveDate,
+    ) -> Result<Vec<AgingItem>, StoreError> {
+        let buckets = Buckets::default();
+        let mut tx = self.read().await?;
+        let rows = open_item_rows(&mut tx, as_of, Some(customer_id)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| item_of(r, as_of, &buckets).1)
+            .collect())
+    }
+}
+
+fn item_of(r: ItemRow, as_of: NaiveDate, buckets: &Buckets) -> ((i64, Currency), AgingItem) {
+    let currency = Currency::parse(&r.currency).unwrap_or(Currency::PLN);
+    let days = (as_of - r.due_date).num_days();
+    (
+        (r.customer_id, currency),
+        AgingItem {
+            document_id: DocumentId(r.id),
+            kind: DocumentKind::parse(&r.kind).unwrap_or(DocumentKind::Invoice),
+            number: r.number,
+            issue_date: r.issue_date,
+            due_date: r.due_date,
+            days_overdue: days.max(0),
+            bucket: buckets.index_for(days),
+            gross: Money::from_minor(r.gross_minor, currency).amount,
+            open: Money::from_minor(r.open_minor, currency).amount,
+        },
+    )
+}
+
+async fn open_item_rows(
+    tx: &mut Tx,
+    as_of: NaiveDate,
+    customer_id: Option<CustomerId>,
+) -> Result<Vec<ItemRow>, StoreError> {
+    let rows: Vec<ItemRow> = on!(tx, c, DB, PG => {
+        let sql = format!(
+            "SELECT * FROM (SELECT d.id, d.kind, d.number, d.customer_id, d.currency, d.issue_date, d.due_date, \
+             d.gross_minor, {OPEN_AS_OF} AS open_minor FROM documents d \
+             WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
+             AND ($2 IS NULL OR d.customer_id = $2)) x WHERE open_minor > 0 \
+             ORDER BY customer_id, due_date, id"
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(as_of)
+            .bind(customer_id.map(|c| c.0))
+            .fetch_all(&mut *c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport, StoreError> {
+    let thresholds = q.buckets.due_date_thresholds(q.as_of);
+    let n = q.buckets.len();
+    let mut acc: BTreeMap<(i64, Currency), Acc> = BTreeMap::new();
+    let new_acc = || Acc {
+        amounts: vec![0; n],
+        ..Default::default()
+    };
+
+    if q.detail {
+        for r in open_item_rows(tx, q.as_of, q.customer_id).await? {
+            let open = r.open_minor;
+            let (key, item) = item_of(r, q.as_of, &q.buckets);
+            let a = acc.entry(key).or_insert_with(new_acc);
+            a.amounts[item.bucket] += open;
+            a.documents += 1;
+            if item.days_overdue > 0 {
+                a.oldest_due = Some(a.oldest_due.map_or(item.due_date, |d| d.min(item.due_date)));
+            }
+            a.items.push(item);
+        }
+    } else {
+        let rows: Vec<(i64, String, i64, i64, i64, Option<NaiveDate>)> = on!(&mut *tx, c, DB, PG => {
+            // Bucket k + 1 holds receivables due on or after thresholds[k] and before the
+            // previous threshold; bucket 0 those due on or after the as-of date.
+            let mut case = String::from("CAST(CASE WHEN due_date >= $1 THEN 0");
+            for k in 0..thresholds.len() {
+                case.push_str(&format!(" WHEN due_date >= ${} THEN {}", k + 3, k + 1));
+            }
+            case.push_str(&format!(" ELSE {} END AS BIGINT)", thresholds.len() + 1));
+            let sql = format!(
+                "SELECT customer_id, currency, {case} AS bucket, CAST(SUM(open_minor) AS BIGINT), COUNT(*), \
+                 MIN(CASE WHEN due_date < $1 THEN due_date END) \
+                 FROM (SELECT d.customer_id, d.currency, d.due_date, {OPEN_AS_OF} AS open_minor FROM documents d \
+                       WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
+                       AND ($2 IS NULL OR d.customer_id = $2)) x \
+                 WHERE open_minor > 0 GROUP BY customer_id, currency, bucket"
+            );
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(q.as_of)
+                .bind(q.customer_id.map(|c| c.0));
+            for t in &thresholds {
+                query = query.bind(*t);
+            }
+            query.fetch_all(&mut *c).await
+        })?;
+        for (customer, currency, bucket, sum, count, oldest) in rows {
+            let currency = Currency::parse(&currency).unwrap_or(Currency::PLN);
+            let a = acc.entry((customer, currency)).or_insert_with(new_acc);
+            if let Some(slot) = usize::try_from(bucket)
+                .ok()
+                .and_then(|b| a.amounts.get_mut(b))
+            {
+                *slot += sum;
+            }
+            a.documents += usize::try_from(count).unwrap_or(0);
+            if let Some(o) = oldest {
+                a.oldest_due = Some(a.oldest_due.map_or(o, |d| d.min(o)));
+            }
+        }
+    }
+
+    let credits: Vec<(i64, String, i64)> = on!(&mut *tx, c, DB, PG => {
+        let sql = format!(
+            "SELECT customer_id, currency, CAST(SUM(credit_minor) AS BIGINT) FROM \
+             (SELECT d.customer_id, d.currency, {CREDIT_AS_OF} AS credit_minor FROM documents d \
+              WHERE d.kind IN ('payment','credit_note','credit_transfer') AND d.issue_date <= $1 \
+              AND ($2 IS NULL OR d.customer_id = $2)) x \
+             WHERE credit_minor > 0 GROUP BY customer_id, currency"
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(q.as_of)
+            .bind(q.customer_id.map(|c| c.0))
+            .fetch_all(&mut *c)
+            .await
+    })?;
+    for (customer, currency, credit) in credits {
+        let currency = Currency::parse(&currency).unwrap_or(Currency::PLN);
+        acc.entry((customer, currency))
+            .or_insert_with(new_acc)
+            .credit += credit;
+    }
+
+    let ids: Vec<i64> = acc.keys().map(|(c, _)| *c).collect();
+    let infos: Vec<CustomerInfo> = on!(&mut *tx, c, DB, PG => {
+        let sql = format!(
+            "SELECT id, external_id, name, category FROM customers WHERE {}",
+            Ids::sql_in(PG, "id", 1)
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(List(ids))
+            .fetch_all(&mut *c)
+            .await
+    })?;
+    let infos: HashMap<i64, CustomerInfo> = infos.into_iter().map(|i| (i.id, i)).collect();
+
+    let mut rows = Vec::with_capacity(acc.len());
+    let mut totals: BTreeMap<Currency, (Acc, usize)> = BTreeMap::new();
+    for ((customer, currency), a) in acc {
+        let Some(info) = infos.get(&customer) else {
+            continue;
+        };
+        let m = |v: i64| Money::from_minor(v, currency).amount;
+        let open: i64 = a.amounts.iter().sum();
+        let overdue: i64 = a.amounts.iter().skip(1).sum();
+        let t = totals.entry(currency).or_insert_with(|| (new_acc(), 0));
+        for (slot, v) in t.0.amounts.iter_mut().zip(&a.amounts) {
+            *slot += v;
+        }
+        t.0.credit += a.credit;
+        t.0.documents += a.documents;
+        t.1 += 1;
+        rows.push(AgingRow {
+            customer_id: CustomerId(customer),
+            external_id: info.external_id.clone(),
+            name: info.name.clone(),
+            category: info.category.clone(),
+            currency,
+            amounts: a.amounts.iter().map(|v| m(*v)).collect(),
+            open: m(open),
+            overdue: m(overdue),
+            unapplied_credit: m(a.credit),
+            balance: m(open - a.credit),
+            days_overdue: a
+                .oldest_due
+                .map(|d| (q.as_of - d).num_days().max(0))
+                .unwrap_or(0),
+            items: q.detail.then_some(a.items),
+        });
+    }
+    rows.sort_by(|a, b| {
+        (a.external_id.as_str(), a.currency).cmp(&(b.external_id.as_str(), b.currency))
+    });
+    let totals = totals
+        .into_iter()
+        .map(|(currency, (a, customers))| {
+            let m = |v: i64| Money::from_minor(v, currency).amount;
+            let open: i64 = a.amounts.iter().sum();
+            AgingTotal {
+                currency,
+                amounts: a.amounts.iter().map(|v| m(*v)).collect(),
+                open: m(open),
+                overdue: m(a.amounts.iter().skip(1).sum()),
+                unapplied_credit: m(a.credit),
+                balance: m(open - a.credit),
+                customers,
+                documents: a.documents,
+            }
+        })
+        .collect();
+    Ok(AgingReport {
+        as_of: q.as_of,
+        buckets: q.buckets.labels(),
+        rows,
+        totals,
+    })
+}
