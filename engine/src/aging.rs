@@ -4,7 +4,7 @@
 //! Bounds `30,60,90` make the buckets `current` (not yet due, or due today), `1-30`, `31-60`,
 //! `61-90` and `91+`. A document exactly 30 days overdue is in `1-30`; 31 days, in `31-60`.
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -90,15 +90,6 @@ impl Buckets {
             .position(|b| days_overdue <= i64::from(*b))
             .map(|p| p + 1)
             .unwrap_or(self.bounds.len() + 1)
-    }
-
-    /// The earliest due date of each overdue bucket as of `as_of`: a receivable due on or after
-    /// `thresholds[k]` (and before the previous threshold) is in bucket `k + 1`.
-    pub fn due_date_thresholds(&self, as_of: NaiveDate) -> Vec<NaiveDate> {
-        self.bounds
-            .iter()
-            .map(|b| as_of - Duration::days(i64::from(*b)))
-            .collect()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod store;
+pub mod suggest;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use money::{Currency, Money, MoneyError};

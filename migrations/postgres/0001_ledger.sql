@@ -47,7 +47,6 @@ CREATE TABLE documents (
 );
 CREATE UNIQUE INDEX documents_external_id ON documents (kind, external_id) WHERE external_id IS NOT NULL;
 CREATE INDEX documents_customer ON documents (customer_id, kind, due_date);
-CREATE INDEX documents_kind_due ON documents (kind, due_date);
 CREATE INDEX documents_corrects ON documents (corrects_id) WHERE corrects_id IS NOT NULL;
 
 CREATE TABLE document_lines (
@@ -91,6 +90,30 @@ CREATE TABLE credit_operations (
 );
 CREATE INDEX credit_operations_source ON credit_operations (source_id, effective_date, amount_minor);
 
+-- Documents with money still open (receivables) or unallocated (payments, credit notes,
+-- credit transfers). Derived from documents, allocations and credit operations and kept in
+-- step with them in the same transaction, as an ERP keeps open items apart from cleared
+-- ones: reports and allocation read the few open documents instead of the whole ledger.
+CREATE TABLE open_documents (
+    document_id BIGINT PRIMARY KEY REFERENCES documents (id),
+    customer_id BIGINT NOT NULL,
+    kind        TEXT NOT NULL,
+    currency    TEXT NOT NULL,
+    issue_date  DATE NOT NULL,
+    due_date    DATE,
+    gross_minor BIGINT NOT NULL
+);
+CREATE INDEX open_documents_customer ON open_documents (customer_id);
+
+-- When a document's open (or unallocated) amount reached zero: the latest effective date of
+-- the allocations and credit operations that settled it. Reports as of an earlier date
+-- still count the document.
+CREATE TABLE document_clearings (
+    document_id BIGINT PRIMARY KEY REFERENCES documents (id),
+    cleared_on  DATE NOT NULL
+);
+CREATE INDEX document_clearings_on ON document_clearings (cleared_on);
+
 -- Issued documents, their lines, allocations and credit operations never change.
 CREATE FUNCTION arrears_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -108,3 +131,5 @@ CREATE TRIGGER allocations_no_change BEFORE UPDATE OR DELETE ON allocations
     FOR EACH ROW EXECUTE FUNCTION arrears_refuse_change('allocations');
 CREATE TRIGGER credit_operations_no_change BEFORE UPDATE OR DELETE ON credit_operations
     FOR EACH ROW EXECUTE FUNCTION arrears_refuse_change('credit operations');
+CREATE TRIGGER document_clearings_no_change BEFORE UPDATE OR DELETE ON document_clearings
+    FOR EACH ROW EXECUTE FUNCTION arrears_refuse_change('clearings');

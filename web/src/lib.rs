@@ -1,1 +1,10 @@
-//! x
+//! The `arrears` binary's library: command line, HTTP server, REST API and UI. The binary is
+//! a thin `main` over `cli::main`, so tests can start the same server in-process.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod output;
+pub mod server;
+pub mod ui;

@@ -115,7 +115,7 @@ pub struct Contact {
 }
 
 /// A customer as sent by a user or an integrator; `parse` checks every field at once.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     /// The customer's id in the billing system; unique.

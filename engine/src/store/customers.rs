@@ -54,6 +54,15 @@ impl Store {
         &self,
         inputs: &[CustomerInput],
     ) -> Result<CustomerSaveOutcome, StoreError> {
+        self.save_customers_with(inputs, false).await
+    }
+
+    /// As `save_customers`; with `dry_run`, reports what would change and rolls back.
+    pub async fn save_customers_with(
+        &self,
+        inputs: &[CustomerInput],
+        dry_run: bool,
+    ) -> Result<CustomerSaveOutcome, StoreError> {
         let mut parsed = Vec::with_capacity(inputs.len());
         let mut rejections = Vec::new();
         let mut seen = std::collections::HashMap::new();
@@ -82,7 +91,11 @@ impl Store {
         }
         let mut tx = self.write().await?;
         let outcome = save_in(&mut tx, &parsed, self.clock.now()).await?;
-        tx.commit().await?;
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
         Ok(outcome)
     }
 

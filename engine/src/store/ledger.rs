@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Ids, List, Rejection, Store, StoreError, Tx, on};
+use super::{Ids, List, Rejection, Store, StoreError, Tx, on, open_items};
 use crate::ids::{AllocationId, CreditOperationId, CustomerId, DocumentId};
 use crate::ledger::document::{CustomerRef, DocRef, Document, PreparedLine};
 use crate::ledger::{
@@ -141,7 +141,7 @@ pub(super) const DOC_COLUMNS: &str = "d.id, d.kind, d.number, d.external_id, d.c
     d.reference, d.payer_iban, d.memo, d.created_at, d.created_by";
 
 /// Open amount of a receivable or unallocated amount of a reducing document, as SQL over `d`.
-pub(super) const REMAINING_SQL: &str = "CASE WHEN d.kind IN ('invoice','debit_note','interest_note','fee') \
+pub(crate) const REMAINING_SQL: &str = "CASE WHEN d.kind IN ('invoice','debit_note','interest_note','fee') \
     THEN d.gross_minor - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a WHERE a.target_id = d.id), 0) \
     ELSE d.gross_minor - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a WHERE a.source_id = d.id), 0) \
        - COALESCE((SELECT CAST(SUM(o.amount_minor) AS BIGINT) FROM credit_operations o WHERE o.source_id = d.id), 0) END";
@@ -350,6 +350,7 @@ const RECEIVABLE_SQL: &str = "SELECT d.id, d.kind, d.number, d.customer_id, d.cu
 /// An allocation decided during booking, before the source document has its id.
 struct PlannedAllocation {
     source: usize,
+    currency: Currency,
     target_id: i64,
     customer_id: i64,
     amount_minor: i64,
@@ -394,19 +395,70 @@ impl Store {
         if !rejections.is_empty() {
             return Err(StoreError::Rejected(rejections));
         }
-        self.book_prepared(prepared, actor).await
+        self.book_prepared(prepared, actor, false).await
     }
 
-    /// Books documents already checked by `prepare_document`, in one transaction.
+    /// Books documents already checked by `prepare_document`, in one transaction. With
+    /// `dry_run`, does every check and allocation, reports them, and rolls back.
     pub async fn book_prepared(
         &self,
         docs: Vec<PreparedDocument>,
         actor: &Actor,
+        dry_run: bool,
     ) -> Result<BookingOutcome, StoreError> {
         let mut tx = self.write().await?;
         let outcome = book_in(&mut tx, &docs, actor, self.clock.now()).await?;
-        tx.commit().await?;
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
         Ok(outcome)
+    }
+
+    /// The lines of documents, by document id, in line order.
+    pub async fn document_lines(
+        &self,
+        ids: &[DocumentId],
+    ) -> Result<HashMap<DocumentId, Vec<PreparedLine>>, StoreError> {
+        let mut tx = self.read().await?;
+        let rows: Vec<LineRow> = on!(&mut tx, c, DB, PG => {
+            let sql = format!(
+                "SELECT document_id, description, quantity, unit_price, tax_rate, net_minor, tax_minor, gross_minor \
+                 FROM document_lines WHERE {} ORDER BY document_id, line_no",
+                Ids::sql_in(PG, "document_id", 1)
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(List(ids.iter().map(|i| i.0).collect()))
+                .fetch_all(&mut *c)
+                .await
+        })?;
+        let mut out: HashMap<DocumentId, Vec<PreparedLine>> = HashMap::new();
+        for r in rows {
+            out.entry(DocumentId(r.document_id))
+                .or_default()
+                .push(r.into_line());
+        }
+        Ok(out)
+    }
+
+    /// Numbers of documents by id (for exports that name documents by number).
+    pub async fn document_numbers(
+        &self,
+        ids: &[DocumentId],
+    ) -> Result<HashMap<DocumentId, String>, StoreError> {
+        let mut tx = self.read().await?;
+        let rows: Vec<(i64, String)> = on!(&mut tx, c, DB, PG => {
+            let sql = format!("SELECT id, number FROM documents WHERE {}", Ids::sql_in(PG, "id", 1));
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(List(ids.iter().map(|i| i.0).collect()))
+                .fetch_all(&mut *c)
+                .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, n)| (DocumentId(id), n))
+            .collect())
     }
 
     /// Allocates `amount` (all that both sides allow, when `None`) of a payment, credit note or
@@ -520,12 +572,14 @@ impl Store {
         }
         let plan = PlannedAllocation {
             source: 0,
+            currency: tgt.currency,
             target_id: tgt.id,
             customer_id: tgt.customer_id,
             amount_minor: wanted,
             effective_date: src_doc.issue_date.max(tgt.issue_date),
         };
         let mut records = insert_allocations(&mut tx, &[plan], &[source.0], actor, now).await?;
+        open_items::refresh(&mut tx, &[source.0, target.0]).await?;
         tx.commit().await?;
         records
             .pop()
@@ -578,6 +632,7 @@ impl Store {
                     r.open_minor -= amount;
                     plans.push(PlannedAllocation {
                         source: sources.len(),
+                        currency: r.currency,
                         target_id: r.id,
                         customer_id: customer.0,
                         amount_minor: amount,
@@ -588,6 +643,12 @@ impl Store {
             sources.push(d.id.0);
         }
         let records = insert_allocations(&mut tx, &plans, &sources, actor, now).await?;
+        let touched: Vec<i64> = sources
+            .iter()
+            .copied()
+            .chain(plans.iter().map(|p| p.target_id))
+            .collect();
+        open_items::refresh(&mut tx, &touched).await?;
         tx.commit().await?;
         Ok(records)
     }
@@ -700,7 +761,13 @@ impl Store {
                     format!("customer {to} does not exist"),
                 ));
             };
-            let number = format!("TR/{}/{}", doc.number, now.timestamp_micros());
+            let (earlier,): (i64,) = on!(&mut tx, c, DB, PG => {
+                sqlx::query_as("SELECT COUNT(*) FROM credit_operations WHERE source_id = $1 AND kind = 'transfer'")
+                    .bind(source.0)
+                    .fetch_one(&mut *c)
+                    .await
+            })?;
+            let number = format!("TR/{}/{}", doc.number, earlier + 1);
             let prepared = PreparedDocument {
                 kind: DocumentKind::CreditTransfer,
                 number,
@@ -755,6 +822,8 @@ impl Store {
             .fetch_one(&mut *c)
             .await
         })?;
+        let touched: Vec<i64> = std::iter::once(source.0).chain(target_doc).collect();
+        open_items::refresh(&mut tx, &touched).await?;
         tx.commit().await?;
         Ok(row.into_record())
     }
@@ -881,7 +950,7 @@ async fn list_in(tx: &mut Tx, f: &DocumentFilter) -> Result<Vec<DocumentSummary>
             List::<String>::sql_in(PG, "d.kind", 3)
         };
         let open_sql = if f.open_only {
-            format!("AND {REMAINING_SQL} > 0")
+            "AND d.id IN (SELECT document_id FROM open_documents)".to_string()
         } else {
             String::new()
         };
@@ -909,7 +978,8 @@ async fn customer_names(
 ) -> Result<(HashMap<i64, (i64, String)>, HashMap<String, (i64, String)>), StoreError> {
     let rows: Vec<(i64, String, String)> = on!(tx, c, DB, PG => {
         let sql = format!(
-            "SELECT id, external_id, name FROM customers WHERE {} OR {}",
+            "SELECT id, external_id, name FROM customers WHERE {} \
+             UNION SELECT id, external_id, name FROM customers WHERE {}",
             Ids::sql_in(PG, "id", 1),
             List::<String>::sql_in(PG, "external_id", 2)
         );
@@ -940,18 +1010,30 @@ async fn load_receivables(
     ids: &[i64],
     open_of_customers: &[i64],
 ) -> Result<Vec<Receivable>, StoreError> {
-    let rows: Vec<ReceivableRow> = on!(tx, c, DB, PG => {
-        let sql = format!(
-            "{RECEIVABLE_SQL} ({} OR ({} AND d.gross_minor > COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a WHERE a.target_id = d.id), 0)))",
-            Ids::sql_in(PG, "d.id", 1),
-            Ids::sql_in(PG, "d.customer_id", 2)
-        );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(Ids::from_vec(ids))
-            .bind(Ids::from_vec(open_of_customers))
-            .fetch_all(&mut *c)
-            .await
-    })?;
+    let mut rows: Vec<ReceivableRow> = Vec::new();
+    if !ids.is_empty() {
+        rows = on!(&mut *tx, c, DB, PG => {
+            let sql = format!("{RECEIVABLE_SQL} {}", Ids::sql_in(PG, "d.id", 1));
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(Ids::from_vec(ids))
+                .fetch_all(&mut *c)
+                .await
+        })?;
+    }
+    if !open_of_customers.is_empty() {
+        let open: Vec<ReceivableRow> = on!(&mut *tx, c, DB, PG => {
+            let sql = format!(
+                "{RECEIVABLE_SQL} d.id IN (SELECT document_id FROM open_documents WHERE {})",
+                Ids::sql_in(PG, "customer_id", 1)
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(Ids::from_vec(open_of_customers))
+                .fetch_all(&mut *c)
+                .await
+        })?;
+        let seen: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        rows.extend(open.into_iter().filter(|r| !seen.contains(&r.id)));
+    }
     Ok(rows
         .into_iter()
         .map(ReceivableRow::into_receivable)
@@ -979,23 +1061,45 @@ async fn receivables_by_number(
         .collect())
 }
 
+/// Reserves `n` consecutive-or-not ids of `table` for rows about to be inserted, so that
+/// inserts need not return them. SQLite: the write transaction holds the only writer, so the
+/// ids after the current maximum are ours. PostgreSQL: drawn from the identity sequence.
+async fn reserve_ids(tx: &mut Tx, table: &'static str, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = on!(tx, c, DB, PG => {
+        if PG {
+            let sql = format!("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(n as i64).fetch_all(&mut *c).await
+        } else {
+            let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
+            let max: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut *c).await?;
+            Ok((max + 1..=max + n as i64).collect())
+        }
+    })?;
+    Ok(ids)
+}
+
 async fn insert_documents(
     tx: &mut Tx,
     rows: &[NewDocRow<'_>],
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Vec<(i64, String, String)>, StoreError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let got: Vec<(i64, String, String)> = on!(&mut *tx, c, DB, PG => {
+    let ids = reserve_ids(tx, "documents", rows.len()).await?;
+    let with_ids: Vec<(i64, &NewDocRow)> = ids.iter().copied().zip(rows).collect();
+    for chunk in with_ids.chunks(INSERT_CHUNK) {
+        on!(&mut *tx, c, DB, PG => {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
-                "INSERT INTO documents (kind, number, external_id, customer_id, buyer_name, currency, \
+                "INSERT INTO documents (id, kind, number, external_id, customer_id, buyer_name, currency, \
                  net_minor, tax_minor, gross_minor, issue_date, due_date, corrects_id, reference, \
                  payer_iban, memo, created_at, created_by) ",
             );
-            qb.push_values(chunk, |mut b, r| {
+            qb.push_values(chunk, |mut b, (id, r)| {
                 let d = r.doc;
-                b.push_bind(d.kind.as_str())
+                b.push_bind(*id)
+                    .push_bind(d.kind.as_str())
                     .push_bind(d.number.clone())
                     .push_bind(d.external_id.clone())
                     .push_bind(r.customer_id)
@@ -1013,30 +1117,19 @@ async fn insert_documents(
                     .push_bind(now)
                     .push_bind(actor.as_str().to_string());
             });
-            qb.push(" RETURNING id, kind, number");
-            qb.build_query_as().fetch_all(&mut *c).await
+            qb.build().execute(&mut *c).await.map(|_| ())
         })?;
-        out.extend(got);
     }
-    let lines: Vec<(i64, i64, &PreparedLine)> = {
-        let ids: HashMap<(&str, &str), i64> = out
-            .iter()
-            .map(|(id, k, n)| ((k.as_str(), n.as_str()), *id))
-            .collect();
-        rows.iter()
-            .flat_map(|r| {
-                let id = ids
-                    .get(&(r.doc.kind.as_str(), r.doc.number.as_str()))
-                    .copied()
-                    .unwrap_or(0);
-                r.doc
-                    .lines
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, l)| (id, i as i64 + 1, l))
-            })
-            .collect()
-    };
+    let lines: Vec<(i64, i64, &PreparedLine)> = with_ids
+        .iter()
+        .flat_map(|(id, r)| {
+            r.doc
+                .lines
+                .iter()
+                .enumerate()
+                .map(move |(i, l)| (*id, i as i64 + 1, l))
+        })
+        .collect();
     for chunk in lines.chunks(INSERT_CHUNK) {
         on!(&mut *tx, c, DB, PG => {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
@@ -1057,7 +1150,10 @@ async fn insert_documents(
             qb.build().execute(&mut *c).await.map(|_| ())
         })?;
     }
-    Ok(out)
+    Ok(with_ids
+        .into_iter()
+        .map(|(id, r)| (id, r.doc.kind.as_str().to_string(), r.doc.number.clone()))
+        .collect())
 }
 
 async fn insert_allocations(
@@ -1067,14 +1163,16 @@ async fn insert_allocations(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Vec<AllocationRecord>, StoreError> {
-    let mut out = Vec::with_capacity(plans.len());
-    for chunk in plans.chunks(INSERT_CHUNK) {
-        let rows: Vec<(i64, i64, i64, i64, NaiveDate)> = on!(&mut *tx, c, DB, PG => {
+    let ids = reserve_ids(tx, "allocations", plans.len()).await?;
+    let with_ids: Vec<(i64, &PlannedAllocation)> = ids.iter().copied().zip(plans).collect();
+    for chunk in with_ids.chunks(INSERT_CHUNK) {
+        on!(&mut *tx, c, DB, PG => {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
-                "INSERT INTO allocations (source_id, target_id, customer_id, amount_minor, effective_date, created_at, created_by) ",
+                "INSERT INTO allocations (id, source_id, target_id, customer_id, amount_minor, effective_date, created_at, created_by) ",
             );
-            qb.push_values(chunk, |mut b, p| {
-                b.push_bind(source_ids.get(p.source).copied().unwrap_or(0))
+            qb.push_values(chunk, |mut b, (id, p)| {
+                b.push_bind(*id)
+                    .push_bind(source_ids.get(p.source).copied().unwrap_or(0))
                     .push_bind(p.target_id)
                     .push_bind(p.customer_id)
                     .push_bind(p.amount_minor)
@@ -1082,47 +1180,20 @@ async fn insert_allocations(
                     .push_bind(now)
                     .push_bind(actor.as_str().to_string());
             });
-            qb.push(" RETURNING id, source_id, target_id, amount_minor, effective_date");
-            qb.build_query_as().fetch_all(&mut *c).await
+            qb.build().execute(&mut *c).await.map(|_| ())
         })?;
-        out.extend(rows);
     }
-    if out.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Currency of each allocation: that of its target.
-    let targets: Vec<i64> = out
-        .iter()
-        .map(|r| r.2)
-        .collect::<HashSet<_>>()
+    Ok(with_ids
         .into_iter()
-        .collect();
-    let currencies: HashMap<i64, String> = on!(&mut *tx, c, DB, PG => {
-        let sql = format!("SELECT id, currency FROM documents WHERE {}", Ids::sql_in(PG, "id", 1));
-        sqlx::query_as::<DB, (i64, String)>(sqlx::AssertSqlSafe(sql))
-            .bind(List(targets))
-            .fetch_all(&mut *c)
-            .await
-    })?
-    .into_iter()
-    .collect();
-    Ok(out
-        .into_iter()
-        .map(|(id, source, target, amount, effective_date)| {
-            let currency = currencies
-                .get(&target)
-                .map(|c| currency_of(c))
-                .unwrap_or(Currency::PLN);
-            AllocationRecord {
-                id: AllocationId(id),
-                source_id: DocumentId(source),
-                target_id: DocumentId(target),
-                currency,
-                amount: Money::from_minor(amount, currency).amount,
-                effective_date,
-                created_at: now,
-                created_by: actor.as_str().to_string(),
-            }
+        .map(|(id, p)| AllocationRecord {
+            id: AllocationId(id),
+            source_id: DocumentId(source_ids.get(p.source).copied().unwrap_or(0)),
+            target_id: DocumentId(p.target_id),
+            currency: p.currency,
+            amount: Money::from_minor(p.amount_minor, p.currency).amount,
+            effective_date: p.effective_date,
+            created_at: now,
+            created_by: actor.as_str().to_string(),
         })
         .collect())
 }
@@ -1205,67 +1276,57 @@ async fn book_in(
             ));
         }
     }
-    let numbers: Vec<String> = docs.iter().map(|d| d.number.clone()).collect();
-    let exts: Vec<String> = docs.iter().filter_map(|d| d.external_id.clone()).collect();
-    let existing: Vec<ExistingRow> = on!(&mut *tx, c, DB, PG => {
-        let sql = format!(
-            "SELECT id, kind, number, external_id, customer_id, currency, net_minor, tax_minor, gross_minor, \
-             issue_date, due_date, reference, memo FROM documents WHERE {} OR {}",
-            List::<String>::sql_in(PG, "number", 1),
-            List::<String>::sql_in(PG, "external_id", 2)
-        );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(List(numbers))
-            .bind(List(exts))
-            .fetch_all(&mut *c)
-            .await
-    })?;
+    let existing = existing_documents(tx, docs).await?;
     let mut unchanged: Vec<BookedDocument> = Vec::new();
     let mut skip: HashSet<usize> = HashSet::new();
     if !existing.is_empty() {
         let existing_lines = existing_lines(tx, &existing).await?;
+        let by_number: HashMap<(&str, &str), &ExistingRow> = existing
+            .iter()
+            .map(|e| ((e.kind.as_str(), e.number.as_str()), e))
+            .collect();
+        let by_ext: HashMap<(&str, &str), &ExistingRow> = existing
+            .iter()
+            .filter_map(|e| Some(((e.kind.as_str(), e.external_id.as_deref()?), e)))
+            .collect();
         for (item, d) in docs.iter().enumerate() {
-            for e in &existing {
-                let same_number = e.kind == d.kind.as_str() && e.number == d.number;
-                let same_ext = e.kind == d.kind.as_str()
-                    && e.external_id.is_some()
-                    && e.external_id == d.external_id;
-                if !same_number && !same_ext {
-                    continue;
-                }
-                if same_ext && !same_number {
-                    rejections.push(at(
+            let kind = d.kind.as_str();
+            if let Some(ext) = d.external_id.as_deref()
+                && let Some(e) = by_ext.get(&(kind, ext))
+                && e.number != d.number
+            {
+                rejections.push(at(
+                    item,
+                    "external_id",
+                    format!(
+                        "external id {ext:?} is already used by {} {}",
+                        e.kind, e.number
+                    ),
+                ));
+                continue;
+            }
+            let Some(e) = by_number.get(&(kind, d.number.as_str())) else {
+                continue;
+            };
+            match differences(d, customers[item].0, e, existing_lines.get(&e.id)) {
+                None => {
+                    skip.insert(item);
+                    unchanged.push(BookedDocument {
                         item,
-                        "external_id",
-                        format!(
-                            "external id {:?} is already used by {} {}",
-                            e.external_id.as_deref().unwrap_or(""),
-                            e.kind,
-                            e.number
-                        ),
-                    ));
-                    continue;
+                        id: DocumentId(e.id),
+                        kind: d.kind,
+                        number: d.number.clone(),
+                        allocations: Vec::new(),
+                    });
                 }
-                match differences(d, customers[item].0, e, existing_lines.get(&e.id)) {
-                    None => {
-                        skip.insert(item);
-                        unchanged.push(BookedDocument {
-                            item,
-                            id: DocumentId(e.id),
-                            kind: d.kind,
-                            number: d.number.clone(),
-                            allocations: Vec::new(),
-                        });
-                    }
-                    Some(diff) => rejections.push(at(
-                        item,
-                        "number",
-                        format!(
-                            "{} {} is already issued and differs ({diff}); an issued document cannot change: book a credit note or debit note instead",
-                            d.kind, d.number
-                        ),
-                    )),
-                }
+                Some(diff) => rejections.push(at(
+                    item,
+                    "number",
+                    format!(
+                        "{} {} is already issued and differs ({diff}); an issued document cannot change: book a credit note or debit note instead",
+                        d.kind, d.number
+                    ),
+                )),
             }
         }
     }
@@ -1273,32 +1334,11 @@ async fn book_in(
         return Err(StoreError::Rejected(rejections));
     }
 
-    // 3. Receivables first, so that reducing documents of the same batch can refer to them.
-    let receivable_rows: Vec<NewDocRow> = docs
-        .iter()
-        .enumerate()
-        .filter(|(i, d)| d.kind.is_receivable() && !skip.contains(i))
-        .map(|(i, d)| NewDocRow {
-            doc: d,
-            customer_id: customers[i].0,
-            buyer_name: customers[i].1.clone(),
-            corrects_id: None,
-        })
-        .collect();
-    let mut doc_ids: HashMap<(DocumentKind, String), i64> = HashMap::new();
-    for (id, kind, number) in insert_documents(tx, &receivable_rows, actor, now).await? {
-        if let Some(k) = DocumentKind::parse(&kind) {
-            doc_ids.insert((k, number), id);
-        }
-    }
-
-    // 4. Reducing documents: resolve what they refer to, then plan their allocations.
+    // 3. What reducing documents refer to and the open items of payers, as booked before this
+    //    batch; the batch's own receivables join them in memory once inserted.
     let reducers: Vec<usize> = (0..docs.len())
         .filter(|i| !docs[*i].kind.is_receivable() && !skip.contains(i))
         .collect();
-    if reducers.is_empty() {
-        return Ok(finish(docs, &skip, doc_ids, Vec::new(), unchanged));
-    }
     let mut ref_ids = Vec::new();
     let mut ref_numbers = Vec::new();
     for &i in &reducers {
@@ -1317,14 +1357,72 @@ async fn book_in(
         .into_iter()
         .collect();
     let mut book: HashMap<i64, Receivable> = HashMap::new();
-    for r in load_receivables(tx, &ref_ids, &payer_customers).await? {
-        book.insert(r.id, r);
-    }
     let mut by_number: HashMap<String, Vec<i64>> = HashMap::new();
-    for r in receivables_by_number(tx, &ref_numbers).await? {
-        by_number.entry(r.number.clone()).or_default().push(r.id);
-        book.entry(r.id).or_insert(r);
+    if !reducers.is_empty() {
+        for r in load_receivables(tx, &ref_ids, &payer_customers).await? {
+            book.insert(r.id, r);
+        }
+        for r in receivables_by_number(tx, &ref_numbers).await? {
+            by_number.entry(r.number.clone()).or_default().push(r.id);
+            book.entry(r.id).or_insert(r);
+        }
     }
+
+    // 4. Receivables first, so that reducing documents of the same batch can refer to them.
+    let receivable_rows: Vec<NewDocRow> = docs
+        .iter()
+        .enumerate()
+        .filter(|(i, d)| d.kind.is_receivable() && !skip.contains(i))
+        .map(|(i, d)| NewDocRow {
+            doc: d,
+            customer_id: customers[i].0,
+            buyer_name: customers[i].1.clone(),
+            corrects_id: None,
+        })
+        .collect();
+    let mut doc_ids: HashMap<(DocumentKind, String), i64> = HashMap::new();
+    let inserted = insert_documents(tx, &receivable_rows, actor, now).await?;
+    for (row, (id, _, _)) in receivable_rows.iter().zip(&inserted) {
+        let d = row.doc;
+        doc_ids.insert((d.kind, d.number.clone()), *id);
+        if reducers.is_empty() {
+            continue;
+        }
+        by_number.entry(d.number.clone()).or_default().push(*id);
+        book.insert(
+            *id,
+            Receivable {
+                id: *id,
+                kind: d.kind,
+                number: d.number.clone(),
+                customer_id: row.customer_id,
+                currency: d.currency,
+                issue_date: d.issue_date,
+                due_date: d.due_date.unwrap_or(d.issue_date),
+                gross_minor: d.gross_minor,
+                open_minor: d.gross_minor,
+                credited_minor: 0,
+            },
+        );
+    }
+    let initial_open: HashMap<i64, i64> = book.iter().map(|(id, r)| (*id, r.open_minor)).collect();
+    if reducers.is_empty() {
+        index_batch(
+            tx,
+            docs,
+            &skip,
+            &doc_ids,
+            &customers,
+            &book,
+            &initial_open,
+            &[],
+            &[],
+        )
+        .await?;
+        return Ok(finish(docs, &skip, doc_ids, Vec::new(), unchanged));
+    }
+
+    // 5. Reducing documents: plan their allocations, then book them.
     let mut open_by_customer: HashMap<(i64, Currency), Vec<i64>> = HashMap::new();
     for r in book.values() {
         open_by_customer
@@ -1345,6 +1443,7 @@ async fn book_in(
             target.open_minor -= amount;
             plans.push(PlannedAllocation {
                 source: item,
+                currency: target.currency,
                 target_id: target.id,
                 customer_id,
                 amount_minor: amount,
@@ -1501,7 +1600,94 @@ async fn book_in(
         })
         .collect();
     let records = insert_allocations(tx, &plans, &source_ids, actor, now).await?;
+    index_batch(
+        tx,
+        docs,
+        &skip,
+        &doc_ids,
+        &customers,
+        &book,
+        &initial_open,
+        &plans,
+        &source_ids,
+    )
+    .await?;
     Ok(finish(docs, &skip, doc_ids, records, unchanged))
+}
+
+/// Keeps the open-items index in step with a booked batch: new documents with money open go
+/// in, documents whose money is all allocated are cleared.
+#[allow(clippy::too_many_arguments)]
+async fn index_batch(
+    tx: &mut Tx,
+    docs: &[PreparedDocument],
+    skip: &HashSet<usize>,
+    doc_ids: &HashMap<(DocumentKind, String), i64>,
+    customers: &[(i64, String)],
+    book: &HashMap<i64, Receivable>,
+    initial_open: &HashMap<i64, i64>,
+    plans: &[PlannedAllocation],
+    source_ids: &[i64],
+) -> Result<(), StoreError> {
+    let mut allocated_from: HashMap<i64, i64> = HashMap::new();
+    let mut last: HashMap<i64, NaiveDate> = HashMap::new();
+    for p in plans {
+        let source = source_ids.get(p.source).copied().unwrap_or(0);
+        *allocated_from.entry(source).or_default() += p.amount_minor;
+        for id in [source, p.target_id] {
+            let e = last.entry(id).or_insert(p.effective_date);
+            *e = (*e).max(p.effective_date);
+        }
+    }
+    let mut opens = Vec::new();
+    let mut cleared = Vec::new();
+    let mut new_ids = HashSet::new();
+    for (item, d) in docs.iter().enumerate() {
+        if skip.contains(&item) {
+            continue;
+        }
+        let Some(&id) = doc_ids.get(&(d.kind, d.number.clone())) else {
+            continue;
+        };
+        new_ids.insert(id);
+        let remaining = if d.kind.is_receivable() {
+            book.get(&id).map(|r| r.open_minor).unwrap_or(d.gross_minor)
+        } else {
+            d.gross_minor - allocated_from.get(&id).copied().unwrap_or(0)
+        };
+        if remaining > 0 {
+            opens.push(open_items::OpenRow {
+                document_id: id,
+                customer_id: customers[item].0,
+                kind: d.kind.as_str(),
+                currency: d.currency.code().to_string(),
+                issue_date: d.issue_date,
+                due_date: d.due_date,
+                gross_minor: d.gross_minor,
+            });
+        } else if let Some(on) = last.get(&id) {
+            cleared.push((id, *on));
+        }
+    }
+    let settled_before: Vec<i64> = book
+        .values()
+        .filter(|r| !new_ids.contains(&r.id) && r.open_minor == 0)
+        .filter(|r| initial_open.get(&r.id).is_some_and(|o| *o > 0))
+        .map(|r| r.id)
+        .collect();
+    let history = open_items::last_effective(tx, &settled_before).await?;
+    let mut cleared_listed = Vec::new();
+    for id in settled_before {
+        let on = match (history.get(&id), last.get(&id)) {
+            (Some(a), Some(b)) => (*a).max(*b),
+            (Some(a), None) | (None, Some(a)) => *a,
+            (None, None) => continue,
+        };
+        cleared_listed.push((id, on));
+    }
+    open_items::insert_open(tx, &opens).await?;
+    open_items::clear(tx, &cleared, false).await?;
+    open_items::clear(tx, &cleared_listed, true).await
 }
 
 fn finish(
@@ -1531,6 +1717,43 @@ fn finish(
         })
         .collect();
     BookingOutcome { booked, unchanged }
+}
+
+/// Booked documents with the same kind and number, or kind and external id, as any of `docs`.
+async fn existing_documents(
+    tx: &mut Tx,
+    docs: &[PreparedDocument],
+) -> Result<Vec<ExistingRow>, StoreError> {
+    let mut by_kind: HashMap<DocumentKind, (Vec<String>, Vec<String>)> = HashMap::new();
+    for d in docs {
+        let e = by_kind.entry(d.kind).or_default();
+        e.0.push(d.number.clone());
+        if let Some(x) = &d.external_id {
+            e.1.push(x.clone());
+        }
+    }
+    let mut out: Vec<ExistingRow> = Vec::new();
+    let mut seen = HashSet::new();
+    for (kind, (numbers, exts)) in by_kind {
+        let rows: Vec<ExistingRow> = on!(&mut *tx, c, DB, PG => {
+            let sql = format!(
+                "SELECT id, kind, number, external_id, customer_id, currency, net_minor, tax_minor, gross_minor, \
+                 issue_date, due_date, reference, memo FROM documents WHERE kind = $1 AND {} \
+                 UNION SELECT id, kind, number, external_id, customer_id, currency, net_minor, tax_minor, gross_minor, \
+                 issue_date, due_date, reference, memo FROM documents WHERE kind = $1 AND {}",
+                List::<String>::sql_in(PG, "number", 2),
+                List::<String>::sql_in(PG, "external_id", 3)
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(kind.as_str())
+                .bind(List(numbers))
+                .bind(List(exts))
+                .fetch_all(&mut *c)
+                .await
+        })?;
+        out.extend(rows.into_iter().filter(|r| seen.insert(r.id)));
+    }
+    Ok(out)
 }
 
 async fn existing_lines(

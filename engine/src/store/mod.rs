@@ -9,6 +9,7 @@
 mod customers;
 mod ids;
 mod ledger;
+mod open_items;
 mod reports;
 
 use std::path::PathBuf;
@@ -24,11 +25,11 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use crate::clock::Clock;
 use crate::ledger::FieldError;
 
-pub use customers::CustomerFilter;
+pub use customers::{CustomerFilter, CustomerSaveOutcome};
 pub(crate) use ids::{Ids, List};
 pub use ledger::{
     AllocationRecord, BookedDocument, BookingOutcome, CreditOperation, CreditRecord,
-    DocumentDetail, DocumentFilter,
+    DocumentDetail, DocumentFilter, DocumentSummary,
 };
 pub use reports::{AgingQuery, BalanceRow};
 
@@ -150,6 +151,14 @@ impl Tx {
         Ok(())
     }
 
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Tx::Postgres(_))
     }
@@ -221,7 +230,8 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(30))
-                    .pragma("cache_size", "-65536")
+                    .pragma("cache_size", "-262144")
+                    .pragma("wal_autocheckpoint", "16384")
                     .pragma("temp_store", "memory");
                 let write = PoolOptions::<Sqlite>::new()
                     .max_connections(1)
@@ -319,6 +329,15 @@ impl Store {
                     .await?;
             }
             Ok::<(), StoreError>(())
+        })?;
+        tx.commit().await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut tx = self.read().await?;
+        on!(&mut tx, c, DB, PG => {
+            sqlx::query("SELECT 1").execute(&mut *c).await.map(|_| ())
         })?;
         tx.commit().await
     }

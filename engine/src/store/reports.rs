@@ -48,6 +48,14 @@ pub struct BalanceRow {
     pub days_overdue: i64,
 }
 
+/// Documents that may have money open (or unallocated) as of `$1`: those in the open-items
+/// index, and those cleared after that date. Columns named as in `documents`. (CROSS JOIN makes
+/// SQLite start from the few recent clearings rather than from every document.)
+const CANDIDATES: &str = "(SELECT document_id AS id, customer_id, kind, currency, issue_date, due_date, gross_minor \
+      FROM open_documents \
+      UNION ALL SELECT d.id, d.customer_id, d.kind, d.currency, d.issue_date, d.due_date, d.gross_minor \
+      FROM document_clearings k CROSS JOIN documents d WHERE d.id = k.document_id AND k.cleared_on > $1)";
+
 /// Open amount of receivable `d` as of `$1`.
 const OPEN_AS_OF: &str = "d.gross_minor - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a \
      WHERE a.target_id = d.id AND a.effective_date <= $1), 0)";
@@ -167,11 +175,13 @@ async fn open_item_rows(
 ) -> Result<Vec<ItemRow>, StoreError> {
     let rows: Vec<ItemRow> = on!(tx, c, DB, PG => {
         let sql = format!(
-            "SELECT * FROM (SELECT d.id, d.kind, d.number, d.customer_id, d.currency, d.issue_date, d.due_date, \
-             d.gross_minor, {OPEN_AS_OF} AS open_minor FROM documents d \
-             WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
-             AND ($2 IS NULL OR d.customer_id = $2)) x WHERE open_minor > 0 \
-             ORDER BY customer_id, due_date, id"
+            "SELECT x.id, x.kind, n.number, x.customer_id, x.currency, x.issue_date, x.due_date, x.gross_minor, x.open_minor \
+             FROM (SELECT d.id, d.kind, d.customer_id, d.currency, d.issue_date, d.due_date, d.gross_minor, \
+                   {OPEN_AS_OF} AS open_minor FROM {CANDIDATES} d \
+                   WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
+                   AND ($2 IS NULL OR d.customer_id = $2)) x \
+             JOIN documents n ON n.id = x.id \
+             WHERE x.open_minor > 0 ORDER BY x.customer_id, x.due_date, x.id"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(as_of)
@@ -182,72 +192,48 @@ async fn open_item_rows(
     Ok(rows)
 }
 
-async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport, StoreError> {
-    let thresholds = q.buckets.due_date_thresholds(q.as_of);
-    let n = q.buckets.len();
-    let mut acc: BTreeMap<(i64, Currency), Acc> = BTreeMap::new();
-    let new_acc = || Acc {
-        amounts: vec![0; n],
-        ..Default::default()
-    };
+/// One open receivable, reduced to what the sums need.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    customer_id: i64,
+    currency: String,
+    /// Days from the due date to the as-of date (negative: not yet due).
+    days: i64,
+    open_minor: i64,
+}
 
-    if q.detail {
-        for r in open_item_rows(tx, q.as_of, q.customer_id).await? {
-            let open = r.open_minor;
-            let (key, item) = item_of(r, q.as_of, &q.buckets);
-            let a = acc.entry(key).or_insert_with(new_acc);
-            a.amounts[item.bucket] += open;
-            a.documents += 1;
-            if item.days_overdue > 0 {
-                a.oldest_due = Some(a.oldest_due.map_or(item.due_date, |d| d.min(item.due_date)));
-            }
-            a.items.push(item);
-        }
-    } else {
-        let rows: Vec<(i64, String, i64, i64, i64, Option<NaiveDate>)> = on!(&mut *tx, c, DB, PG => {
-            // Bucket k + 1 holds receivables due on or after thresholds[k] and before the
-            // previous threshold; bucket 0 those due on or after the as-of date.
-            let mut case = String::from("CAST(CASE WHEN due_date >= $1 THEN 0");
-            for k in 0..thresholds.len() {
-                case.push_str(&format!(" WHEN due_date >= ${} THEN {}", k + 3, k + 1));
-            }
-            case.push_str(&format!(" ELSE {} END AS BIGINT)", thresholds.len() + 1));
-            let sql = format!(
-                "SELECT customer_id, currency, {case} AS bucket, CAST(SUM(open_minor) AS BIGINT), COUNT(*), \
-                 MIN(CASE WHEN due_date < $1 THEN due_date END) \
-                 FROM (SELECT d.customer_id, d.currency, d.due_date, {OPEN_AS_OF} AS open_minor FROM documents d \
-                       WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
-                       AND ($2 IS NULL OR d.customer_id = $2)) x \
-                 WHERE open_minor > 0 GROUP BY customer_id, currency, bucket"
-            );
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(q.as_of)
-                .bind(q.customer_id.map(|c| c.0));
-            for t in &thresholds {
-                query = query.bind(*t);
-            }
-            query.fetch_all(&mut *c).await
-        })?;
-        for (customer, currency, bucket, sum, count, oldest) in rows {
-            let currency = Currency::parse(&currency).unwrap_or(Currency::PLN);
-            let a = acc.entry((customer, currency)).or_insert_with(new_acc);
-            if let Some(slot) = usize::try_from(bucket)
-                .ok()
-                .and_then(|b| a.amounts.get_mut(b))
-            {
-                *slot += sum;
-            }
-            a.documents += usize::try_from(count).unwrap_or(0);
-            if let Some(o) = oldest {
-                a.oldest_due = Some(a.oldest_due.map_or(o, |d| d.min(o)));
-            }
-        }
-    }
+/// Open receivables as rows summed here rather than by SQL: on SQLite a GROUP BY over the
+/// computed open amount costs more than reading the rows.
+async fn due_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<DueRow>, StoreError> {
+    let rows = on!(tx, c, DB, PG => {
+        // `LIMIT -1` keeps SQLite from flattening the subquery and computing each open
+        // amount twice (once for the filter, once for the result).
+        let (no_flatten, days) = if PG {
+            ("", "CAST($1::date - due_date AS BIGINT)")
+        } else {
+            ("LIMIT -1", "CAST(julianday($1) - julianday(due_date) AS INTEGER)")
+        };
+        let sql = format!(
+            "SELECT customer_id, currency, {days} AS days, open_minor \
+             FROM (SELECT d.customer_id, d.currency, d.due_date, {OPEN_AS_OF} AS open_minor FROM {CANDIDATES} d \
+                   WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
+                   AND ($2 IS NULL OR d.customer_id = $2) {no_flatten}) x \
+             WHERE open_minor > 0"
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(q.as_of)
+            .bind(q.customer_id.map(|c| c.0))
+            .fetch_all(&mut *c)
+            .await
+    })?;
+    Ok(rows)
+}
 
-    let credits: Vec<(i64, String, i64)> = on!(&mut *tx, c, DB, PG => {
+async fn credit_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    let rows = on!(tx, c, DB, PG => {
         let sql = format!(
             "SELECT customer_id, currency, CAST(SUM(credit_minor) AS BIGINT) FROM \
-             (SELECT d.customer_id, d.currency, {CREDIT_AS_OF} AS credit_minor FROM documents d \
+             (SELECT d.customer_id, d.currency, {CREDIT_AS_OF} AS credit_minor FROM {CANDIDATES} d \
               WHERE d.kind IN ('payment','credit_note','credit_transfer') AND d.issue_date <= $1 \
               AND ($2 IS NULL OR d.customer_id = $2)) x \
              WHERE credit_minor > 0 GROUP BY customer_id, currency"
@@ -258,6 +244,56 @@ async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport, StoreError
             .fetch_all(&mut *c)
             .await
     })?;
+    Ok(rows)
+}
+
+async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport, StoreError> {
+    let n = q.buckets.len();
+    let mut acc: BTreeMap<(i64, Currency), Acc> = BTreeMap::new();
+    let new_acc = || Acc {
+        amounts: vec![0; n],
+        ..Default::default()
+    };
+
+    enum Open {
+        Items(Vec<ItemRow>),
+        Sums(Vec<DueRow>),
+    }
+    let open = if q.detail {
+        Open::Items(open_item_rows(&mut *tx, q.as_of, q.customer_id).await?)
+    } else {
+        Open::Sums(due_rows(&mut *tx, q).await?)
+    };
+    let credits = credit_rows(&mut *tx, q).await?;
+
+    match open {
+        Open::Items(items) => {
+            for r in items {
+                let open = r.open_minor;
+                let (key, item) = item_of(r, q.as_of, &q.buckets);
+                let a = acc.entry(key).or_insert_with(new_acc);
+                a.amounts[item.bucket] += open;
+                a.documents += 1;
+                if item.days_overdue > 0 {
+                    a.oldest_due =
+                        Some(a.oldest_due.map_or(item.due_date, |d| d.min(item.due_date)));
+                }
+                a.items.push(item);
+            }
+        }
+        Open::Sums(rows) => {
+            for r in rows {
+                let currency = Currency::parse(&r.currency).unwrap_or(Currency::PLN);
+                let a = acc.entry((r.customer_id, currency)).or_insert_with(new_acc);
+                a.amounts[q.buckets.index_for(r.days)] += r.open_minor;
+                a.documents += 1;
+                if r.days > 0 {
+                    let due = q.as_of - chrono::Duration::days(r.days);
+                    a.oldest_due = Some(a.oldest_due.map_or(due, |d| d.min(due)));
+                }
+            }
+        }
+    }
     for (customer, currency, credit) in credits {
         let currency = Currency::parse(&currency).unwrap_or(Currency::PLN);
         acc.entry((customer, currency))

@@ -1,0 +1,99 @@
+//! The HTTP API under `/api/v1`, its OpenAPI document (generated from the handlers'
+//! annotations) at `/api/openapi.json`, and `/healthz`.
+
+pub mod error;
+mod ledger;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use arrears_engine::ledger::Actor;
+use arrears_engine::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "arrears",
+        description = "Receivables ledger and collection engine. Money amounts are decimal strings; \
+                       errors are RFC 9457 problem details whose `errors[].pointer` names the field."
+    ),
+    tags(
+        (name = "customers", description = "Debtors and their master data"),
+        (name = "invoices", description = "Invoices, debit notes, interest notes, fees and credit notes"),
+        (name = "payments", description = "Payments, write-offs, refunds and transfers of overpayments"),
+        (name = "allocations", description = "Money applied to receivables"),
+        (name = "balances", description = "Derived balances and open items"),
+        (name = "reports", description = "Aging and other reports"),
+    )
+)]
+struct ApiDoc;
+
+/// The API router and its OpenAPI document, built from the same route list.
+pub fn router(state: AppState) -> axum::Router {
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", ledger::router())
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc = Arc::new(doc);
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .route("/healthz", get(healthz))
+    .with_state(state)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    database: &'static str,
+}
+
+async fn healthz(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
+    match st.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                database: st.store.backend_name(),
+            }),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "database unavailable",
+                    database: st.store.backend_name(),
+                }),
+            )
+        }
+    }
+}
+
+/// Who makes a change through the API. Until users and tokens exist, the caller names
+/// itself in `X-Arrears-Actor` (recorded as `api:<name>`).
+pub(crate) fn actor(headers: &HeaderMap) -> Actor {
+    let name = headers
+        .get("x-arrears-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 100)
+        .unwrap_or("anonymous");
+    Actor(format!("api:{name}"))
+}

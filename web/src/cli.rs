@@ -1,0 +1,535 @@
+//! The `arrears` command line: the names scripts rely on (DESIGN.md, "Command-line
+//! contract"). Exit code 0 = done, 1 = the input or the data was refused (the message says
+//! why), 2 = usage error.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use arrears_connectors::ledger_csv::{self, ExportFormat, FileKind, ImportError};
+use arrears_engine::aging::{AgingReport, Buckets};
+use arrears_engine::ledger::Actor;
+use arrears_engine::store::{AgingQuery, Store, StoreError};
+use arrears_engine::{Clock, SystemClock};
+
+use crate::output::{Format, Table};
+
+const DEFAULT_DB: &str = "./arrears.db";
+
+#[derive(Debug, Parser)]
+#[command(name = "arrears", version, about = "Receivables ledger and collection engine", long_about = None)]
+pub struct Cli {
+    /// Database: a SQLite file path (default ./arrears.db) or a postgres:// URL.
+    #[arg(long, global = true, env = "ARREARS_DATABASE_URL")]
+    db: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (API, UI) with the engine's workers.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Load the demo portfolio first when the database is empty.
+        #[arg(long)]
+        demo: bool,
+        /// Seed of the demo portfolio.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Load a realistic demo portfolio into an empty database.
+    Demo {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 240)]
+        customers: usize,
+        /// The last day of the portfolio's history (default: today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// Import a CSV file of customers, invoices or payments: all of it, or nothing.
+    Import {
+        kind: ImportKind,
+        file: PathBuf,
+        /// Check everything and report what would be booked, without booking it.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Reports over the ledger.
+    Report {
+        #[command(subcommand)]
+        report: ReportKind,
+    },
+    /// Export data (CSV in the import's shape, or JSON lines).
+    Export {
+        kind: ExportKind,
+        #[arg(long, value_enum, default_value_t = ExportFileFormat::Csv)]
+        format: ExportFileFormat,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Benchmarks whose numbers go into the README.
+    Bench {
+        #[command(subcommand)]
+        bench: BenchKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ImportKind {
+    Customers,
+    Invoices,
+    Payments,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportKind {
+    Customers,
+    Invoices,
+    Payments,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFileFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportKind {
+    /// Open receivables by days overdue, per customer and in total.
+    Aging {
+        /// Accounting date of the report (default: today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Upper bounds of the overdue buckets in days: 30,60,90 gives current, 1-30, 31-60,
+        /// 61-90 and 91+.
+        #[arg(long, default_value = "30,60,90")]
+        buckets: String,
+        /// Only the customer with this external id.
+        #[arg(long)]
+        customer: Option<String>,
+        /// List the documents behind every amount.
+        #[arg(long)]
+        detail: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchKind {
+    /// Load invoices and payments with allocation, then time the aging report.
+    Ledger {
+        #[arg(long, default_value_t = 1_000_000)]
+        invoices: usize,
+        #[arg(long, default_value_t = 800_000)]
+        payments: usize,
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// An error the user can act on: exit code 1 and the message, nothing else.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = !matches!(cli.command, Command::Serve { .. });
+    init_tracing(if quiet { "warn" } else { "info" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARREARS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn open(db: &str) -> anyhow::Result<Store> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Store::open(db, clock).await.map_err(anyhow::Error::from)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DB.to_string());
+    match cli.command {
+        Command::Serve { listen, demo, seed } => {
+            let store = open(&db).await?;
+            if demo {
+                if store.customers(&Default::default()).await?.is_empty() {
+                    load_demo(&store, seed, 240, store.clock().today()).await?;
+                } else {
+                    tracing::info!(
+                        "the database has data already; the demo portfolio is not loaded again"
+                    );
+                }
+            }
+            crate::server::serve(store, listen, &db).await
+        }
+        Command::Demo {
+            seed,
+            customers,
+            as_of,
+        } => {
+            let store = open(&db).await?;
+            let existing = store
+                .customers(&arrears_engine::store::CustomerFilter {
+                    limit: Some(1),
+                    ..Default::default()
+                })
+                .await?;
+            if !existing.is_empty() {
+                return Err(Refused(format!(
+                    "{} already holds customers; the demo loads into an empty database (use --db to name another)",
+                    arrears_engine::store::redact(&db)
+                ))
+                .into());
+            }
+            let as_of = as_of.unwrap_or_else(|| store.clock().today());
+            load_demo(&store, seed, customers, as_of).await
+        }
+        Command::Import {
+            kind,
+            file,
+            dry_run,
+            format,
+        } => {
+            let store = open(&db).await?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let kind = match kind {
+                ImportKind::Customers => FileKind::Customers,
+                ImportKind::Invoices => FileKind::Invoices,
+                ImportKind::Payments => FileKind::Payments,
+            };
+            let name = file.display().to_string();
+            let spinner = spinner(&format!("importing {name}"));
+            let result = ledger_csv::import(
+                &store,
+                kind,
+                &name,
+                &bytes,
+                dry_run,
+                &Actor(format!("import:{}", file_name(&file))),
+            )
+            .await;
+            spinner.finish_and_clear();
+            match result {
+                Ok(report) => {
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                        _ => println!("{report}"),
+                    }
+                    Ok(())
+                }
+                Err(ImportError::Rows(rows)) => {
+                    if format == Format::Json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(
+                                &serde_json::json!({"file": name, "errors": rows})
+                            )?
+                        );
+                    }
+                    Err(Refused(ImportError::Rows(rows).to_string()).into())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Report {
+            report:
+                ReportKind::Aging {
+                    as_of,
+                    buckets,
+                    customer,
+                    detail,
+                    format,
+                },
+        } => {
+            let buckets =
+                Buckets::parse(&buckets).map_err(|e| Refused(format!("--buckets: {e}")))?;
+            let store = open(&db).await?;
+            let customer_id = match customer {
+                Some(ext) => Some(
+                    store
+                        .customer_by_external_id(&ext)
+                        .await?
+                        .ok_or_else(|| {
+                            Refused(format!(
+                                "--customer: no customer has the external id {ext:?}"
+                            ))
+                        })?
+                        .id,
+                ),
+                None => None,
+            };
+            let as_of = as_of.unwrap_or_else(|| store.clock().today());
+            let started = std::time::Instant::now();
+            let report = store
+                .aging(&AgingQuery {
+                    as_of,
+                    buckets,
+                    customer_id,
+                    detail,
+                })
+                .await?;
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                rows = report.rows.len(),
+                "aging computed"
+            );
+            print_aging(&report, detail, format)
+        }
+        Command::Export {
+            kind,
+            format,
+            output,
+        } => {
+            let store = open(&db).await?;
+            let kind = match kind {
+                ExportKind::Customers => FileKind::Customers,
+                ExportKind::Invoices => FileKind::Invoices,
+                ExportKind::Payments => FileKind::Payments,
+            };
+            let format = match format {
+                ExportFileFormat::Csv => ExportFormat::Csv,
+                ExportFileFormat::Jsonl => ExportFormat::Jsonl,
+            };
+            let mut out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let n = ledger_csv::export(&store, kind, format, out.as_mut()).await?;
+            out.flush()?;
+            if let Some(p) = output {
+                eprintln!("exported {n} records to {}", p.display());
+            }
+            Ok(())
+        }
+        Command::Bench {
+            bench:
+                BenchKind::Ledger {
+                    invoices,
+                    payments,
+                    customers,
+                    format,
+                },
+        } => crate::bench::ledger(cli.db.as_deref(), invoices, payments, customers, format).await,
+    }
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+pub(crate) fn spinner(message: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_message(message.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+pub(crate) fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+async fn load_demo(
+    store: &Store,
+    seed: u64,
+    customers: usize,
+    as_of: NaiveDate,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let portfolio = arrears_engine::demo::generate(seed, customers, as_of);
+    let pb = progress_bar(portfolio.document_count() as u64, "demo documents");
+    arrears_engine::demo::load(store, &portfolio, |done, _| pb.set_position(done as u64))
+        .await
+        .map_err(demo_error)?;
+    pb.finish_and_clear();
+    let report = store
+        .aging(&AgingQuery {
+            as_of,
+            buckets: Buckets::default(),
+            customer_id: None,
+            detail: false,
+        })
+        .await?;
+    eprintln!(
+        "demo portfolio (seed {seed}) loaded in {:.1} s: {} customers, {} documents, as of {as_of}",
+        started.elapsed().as_secs_f64(),
+        portfolio.customers.len(),
+        portfolio.document_count()
+    );
+    for t in &report.totals {
+        eprintln!(
+            "  {}: open {} (overdue {}), unapplied credit {}, {} customers with a balance",
+            t.currency, t.open, t.overdue, t.unapplied_credit, t.customers
+        );
+    }
+    Ok(())
+}
+
+fn demo_error(e: StoreError) -> anyhow::Error {
+    anyhow::anyhow!("loading the demo failed: {e}")
+}
+
+fn print_aging(report: &AgingReport, detail: bool, format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let mut header: Vec<&str> = vec!["customer", "name", "category", "currency"];
+    header.extend(report.buckets.iter().map(String::as_str));
+    header.extend(["open", "unapplied", "balance", "days"]);
+    let mut table = Table::new(&header);
+    for r in &report.rows {
+        let mut row = vec![
+            r.external_id.clone(),
+            r.name.clone(),
+            r.category.clone(),
+            r.currency.to_string(),
+        ];
+        row.extend(r.amounts.iter().map(|a| a.to_string()));
+        row.extend([
+            r.open.to_string(),
+            r.unapplied_credit.to_string(),
+            r.balance.to_string(),
+            r.days_overdue.to_string(),
+        ]);
+        table.push(row);
+    }
+    for t in &report.totals {
+        let mut row = vec![
+            "TOTAL".to_string(),
+            format!("{} customers", t.customers),
+            String::new(),
+            t.currency.to_string(),
+        ];
+        row.extend(t.amounts.iter().map(|a| a.to_string()));
+        row.extend([
+            t.open.to_string(),
+            t.unapplied_credit.to_string(),
+            t.balance.to_string(),
+            String::new(),
+        ]);
+        table.push(row);
+    }
+    match format {
+        Format::Csv if detail => {
+            let mut items = Table::new(&[
+                "customer",
+                "currency",
+                "document",
+                "kind",
+                "issue_date",
+                "due_date",
+                "days_overdue",
+                "bucket",
+                "gross",
+                "open",
+            ]);
+            for r in &report.rows {
+                for i in r.items.iter().flatten() {
+                    items.push(vec![
+                        r.external_id.clone(),
+                        r.currency.to_string(),
+                        i.number.clone(),
+                        i.kind.to_string(),
+                        i.issue_date.to_string(),
+                        i.due_date.to_string(),
+                        i.days_overdue.to_string(),
+                        report.buckets.get(i.bucket).cloned().unwrap_or_default(),
+                        i.gross.to_string(),
+                        i.open.to_string(),
+                    ]);
+                }
+            }
+            items.print_csv(&mut out)
+        }
+        Format::Csv => table.print_csv(&mut out),
+        _ => {
+            writeln!(
+                out,
+                "Aging as of {} (buckets in days overdue)",
+                report.as_of
+            )?;
+            table.print_text(&mut out)?;
+            if detail {
+                for r in &report.rows {
+                    writeln!(out, "\n{} {} ({})", r.external_id, r.name, r.currency)?;
+                    let mut items = Table::new(&[
+                        "document", "kind", "issued", "due", "days", "bucket", "gross", "open",
+                    ]);
+                    for i in r.items.iter().flatten() {
+                        items.push(vec![
+                            i.number.clone(),
+                            i.kind.to_string(),
+                            i.issue_date.to_string(),
+                            i.due_date.to_string(),
+                            i.days_overdue.to_string(),
+                            report.buckets.get(i.bucket).cloned().unwrap_or_default(),
+                            i.gross.to_string(),
+                            i.open.to_string(),
+                        ]);
+                    }
+                    items.print_text(&mut out)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The HTTP server: API, UI and health check on one listener, shut down gracefully on
+//! Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use arrears_engine::store::Store;
+
+use crate::api::{self, AppState};
+
+/// Requests larger than this are refused before they are read.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Everything the server answers.
+pub fn app(store: Store) -> axum::Router {
+    let state = AppState { store };
+    api::router(state.clone())
+        .merge(crate::ui::router(state))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+pub async fn serve(store: Store, listen: SocketAddr, db: &str) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = store.backend_name(), db = %arrears_engine::store::redact(db), "arrears is serving");
+    eprintln!(
+        "arrears is serving on http://{addr}/ (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/openapi.json)"
+    );
+    axum::serve(listener, app(store.clone()))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("the server stopped")?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
