@@ -143,11 +143,15 @@ async fn issued_documents_are_immutable() -> anyhow::Result<()> {
             "2026-01-15",
             "100.00",
         );
-        let first = store.book(&[inv.clone()], &Actor::system()).await?;
+        let first = store
+            .book(std::slice::from_ref(&inv), &Actor::system())
+            .await?;
         let id = first.booked[0].id;
 
         // The same document again is an idempotent no-op.
-        let again = store.book(&[inv.clone()], &Actor::system()).await?;
+        let again = store
+            .book(std::slice::from_ref(&inv), &Actor::system())
+            .await?;
         assert!(again.booked.is_empty());
         assert_eq!(again.unchanged[0].id, id);
 

@@ -386,7 +386,7 @@ pub fn prepare_document(input: &DocumentInput) -> Result<PreparedDocument, Vec<F
         _ => {
             let net: i64 = lines.iter().map(|l| l.net_minor).sum();
             let tax: i64 = lines.iter().map(|l| l.tax_minor).sum();
-            if net + tax <= 0 && !lines.is_empty() {
+            if net + tax <= 0 && !lines.is_empty() && errors.is_empty() {
                 errors.push(FieldError::new(
                     "lines",
                     "the total must be greater than zero",

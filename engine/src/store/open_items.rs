@@ -148,7 +148,8 @@ pub(super) async fn refresh(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> 
     }
     insert_open(tx, &opens).await?;
     let dates = last_effective(tx, &to_clear).await?;
-    let (was_listed, new): (Vec<(i64, NaiveDate)>, Vec<(i64, NaiveDate)>) = to_clear
+    type Cleared = Vec<(i64, NaiveDate)>;
+    let (was_listed, new): (Cleared, Cleared) = to_clear
         .into_iter()
         .filter_map(|id| Some((id, *dates.get(&id)?)))
         .partition(|(id, _)| listed.contains(id));
@@ -167,7 +168,9 @@ impl Store {
     /// disagreements (none when the index is right).
     pub async fn verify_open_items(&self) -> Result<Vec<String>, StoreError> {
         let mut tx = self.read().await?;
-        let rows: Vec<(i64, String, i64, bool, Option<NaiveDate>, Option<NaiveDate>)> = on!(&mut tx, c, DB, PG => {
+        /// id, number, remaining, listed as open, cleared on, last effective date
+        type Row = (i64, String, i64, bool, Option<NaiveDate>, Option<NaiveDate>);
+        let rows: Vec<Row> = on!(&mut tx, c, DB, PG => {
             let sql = format!(
                 "SELECT d.id, d.number, {} AS remaining_minor, \
                  EXISTS (SELECT 1 FROM open_documents o WHERE o.document_id = d.id), \

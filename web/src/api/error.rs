@@ -154,14 +154,10 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// The field a serde message names ("missing field `x`", "unknown field `x`").
-fn named_field(message: &str) -> Option<&str> {
-    for prefix in ["missing field `", "unknown field `"] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            return rest.split('`').next();
-        }
-    }
-    None
+/// The field a "missing field `x`" message names: serde's path stops at the object that
+/// lacks it. (For an unknown field the path already ends at the field.)
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -210,7 +206,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .next()
             .unwrap_or(&message)
             .to_string();
-        if let Some(f) = named_field(&plain) {
+        if let Some(f) = missing_field(&plain) {
             pointer = format!("{pointer}/{f}");
         }
         if inner.is_syntax() || inner.is_eof() {
