@@ -169,6 +169,7 @@ pub async fn ledger(
     }
     pb.finish_and_clear();
     let load = started.elapsed();
+    store.analyze().await?;
 
     let mut aging_runs: Vec<Duration> = Vec::new();
     let mut aging_rows = 0;

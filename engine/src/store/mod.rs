@@ -333,6 +333,17 @@ impl Store {
         tx.commit().await
     }
 
+    /// Refreshes the planner's statistics, as after a bulk load (PostgreSQL's autovacuum does
+    /// it eventually; SQLite only when asked).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        on!(&mut tx, c, DB, PG => {
+            let sql = if PG { "ANALYZE" } else { "PRAGMA optimize" };
+            sqlx::query(sql).execute(&mut *c).await.map(|_| ())
+        })?;
+        tx.commit().await
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut tx = self.read().await?;

@@ -206,10 +206,10 @@ struct DueRow {
 /// computed open amount costs more than reading the rows.
 async fn due_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<DueRow>, StoreError> {
     let rows = on!(tx, c, DB, PG => {
-        // `LIMIT -1` keeps SQLite from flattening the subquery and computing each open
-        // amount twice (once for the filter, once for the result).
+        // `LIMIT -1` (SQLite) and `OFFSET 0` (PostgreSQL) keep the planner from flattening
+        // the subquery and computing each open amount twice (for the filter and the result).
         let (no_flatten, days) = if PG {
-            ("", "CAST($1::date - due_date AS BIGINT)")
+            ("OFFSET 0", "CAST($1::date - due_date AS BIGINT)")
         } else {
             ("LIMIT -1", "CAST(julianday($1) - julianday(due_date) AS INTEGER)")
         };
