@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Ids, List, Rejection, Store, StoreError, Tx, on, open_items};
+use super::{Ids, List, Rejection, Store, StoreError, Tx, on, open_items, pg_bulk};
 use crate::ids::{AllocationId, CreditOperationId, CustomerId, DocumentId};
 use crate::ledger::document::{CustomerRef, DocRef, Document, PreparedLine};
 use crate::ledger::{
@@ -1089,6 +1089,51 @@ async fn insert_documents(
 ) -> Result<Vec<(i64, String, String)>, StoreError> {
     let ids = reserve_ids(tx, "documents", rows.len()).await?;
     let with_ids: Vec<(i64, &NewDocRow)> = ids.iter().copied().zip(rows).collect();
+    if let Tx::Postgres(t) = &mut *tx {
+        let mut cols = pg_bulk::DocumentColumns::default();
+        let mut lines = pg_bulk::LineColumns::default();
+        for (id, r) in &with_ids {
+            let d = r.doc;
+            cols.id.push(*id);
+            cols.kind.push(d.kind.as_str().to_string());
+            cols.number.push(d.number.clone());
+            cols.external_id.push(d.external_id.clone());
+            cols.customer_id.push(r.customer_id);
+            cols.buyer_name.push(r.buyer_name.clone());
+            cols.currency.push(d.currency.code().to_string());
+            cols.net_minor.push(d.net_minor);
+            cols.tax_minor.push(d.tax_minor);
+            cols.gross_minor.push(d.gross_minor);
+            cols.issue_date.push(d.issue_date);
+            cols.due_date.push(d.due_date);
+            cols.corrects_id.push(r.corrects_id);
+            cols.reference.push(d.reference.clone());
+            cols.payer_iban
+                .push(d.payer_iban.as_ref().map(|i| i.as_str().to_string()));
+            cols.memo.push(d.memo.clone());
+            for (i, l) in d.lines.iter().enumerate() {
+                lines.document_id.push(*id);
+                lines.line_no.push(i as i64 + 1);
+                lines.description.push(l.description.clone());
+                lines.quantity.push(l.quantity.to_string());
+                lines.unit_price.push(l.unit_price.to_string());
+                lines.tax_rate.push(l.tax_rate.to_string());
+                lines.net_minor.push(l.net_minor);
+                lines.tax_minor.push(l.tax_minor);
+                lines.gross_minor.push(l.gross_minor);
+            }
+        }
+        if !cols.id.is_empty() {
+            pg_bulk::insert_documents(&mut **t, cols, now, actor.as_str()).await?;
+        }
+        if !lines.document_id.is_empty() {
+            pg_bulk::insert_lines(&mut **t, lines).await?;
+        }
+        return Ok(with_ids
+            .into_iter()
+            .map(|(id, r)| (id, r.doc.kind.as_str().to_string(), r.doc.number.clone()))
+            .collect());
+    }
     for chunk in with_ids.chunks(INSERT_CHUNK) {
         on!(&mut *tx, c, DB, PG => {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
@@ -1165,7 +1210,27 @@ async fn insert_allocations(
 ) -> Result<Vec<AllocationRecord>, StoreError> {
     let ids = reserve_ids(tx, "allocations", plans.len()).await?;
     let with_ids: Vec<(i64, &PlannedAllocation)> = ids.iter().copied().zip(plans).collect();
-    for chunk in with_ids.chunks(INSERT_CHUNK) {
+    if let Tx::Postgres(t) = &mut *tx
+        && !with_ids.is_empty()
+    {
+        let mut cols = pg_bulk::AllocationColumns::default();
+        for (id, p) in &with_ids {
+            cols.id.push(*id);
+            cols.source_id
+                .push(source_ids.get(p.source).copied().unwrap_or(0));
+            cols.target_id.push(p.target_id);
+            cols.customer_id.push(p.customer_id);
+            cols.amount_minor.push(p.amount_minor);
+            cols.effective_date.push(p.effective_date);
+        }
+        pg_bulk::insert_allocations(&mut **t, cols, now, actor.as_str()).await?;
+    }
+    let sqlite_chunks: Vec<&[(i64, &PlannedAllocation)]> = if tx.is_postgres() {
+        Vec::new()
+    } else {
+        with_ids.chunks(INSERT_CHUNK).collect()
+    };
+    for chunk in sqlite_chunks {
         on!(&mut *tx, c, DB, PG => {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
                 "INSERT INTO allocations (id, source_id, target_id, customer_id, amount_minor, effective_date, created_at, created_by) ",

@@ -10,6 +10,7 @@ mod customers;
 mod ids;
 mod ledger;
 mod open_items;
+mod pg_bulk;
 mod reports;
 
 use std::path::PathBuf;

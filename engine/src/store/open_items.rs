@@ -24,6 +24,22 @@ pub(super) struct OpenRow {
 }
 
 pub(super) async fn insert_open(tx: &mut Tx, rows: &[OpenRow]) -> Result<(), StoreError> {
+    if let Tx::Postgres(t) = &mut *tx {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut cols = super::pg_bulk::OpenColumns::default();
+        for r in rows {
+            cols.document_id.push(r.document_id);
+            cols.customer_id.push(r.customer_id);
+            cols.kind.push(r.kind.to_string());
+            cols.currency.push(r.currency.clone());
+            cols.issue_date.push(r.issue_date);
+            cols.due_date.push(r.due_date);
+            cols.gross_minor.push(r.gross_minor);
+        }
+        return super::pg_bulk::insert_open(&mut **t, cols).await;
+    }
     for chunk in rows.chunks(1000) {
         on!(&mut *tx, c, DB, PG => {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
@@ -51,6 +67,19 @@ pub(super) async fn clear(
     cleared: &[(i64, NaiveDate)],
     listed: bool,
 ) -> Result<(), StoreError> {
+    if let Tx::Postgres(t) = &mut *tx {
+        if cleared.is_empty() {
+            return Ok(());
+        }
+        let (ids, dates): (Vec<i64>, Vec<NaiveDate>) = cleared.iter().copied().unzip();
+        if listed {
+            sqlx::query("DELETE FROM open_documents WHERE document_id = ANY($1)")
+                .bind(ids.clone())
+                .execute(&mut **t)
+                .await?;
+        }
+        return super::pg_bulk::insert_clearings(&mut **t, ids, dates).await;
+    }
     for chunk in cleared.chunks(1000) {
         let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
         on!(&mut *tx, c, DB, PG => {
