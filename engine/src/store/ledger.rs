@@ -1124,10 +1124,10 @@ async fn insert_documents(
             }
         }
         if !cols.id.is_empty() {
-            pg_bulk::insert_documents(&mut **t, cols, now, actor.as_str()).await?;
+            pg_bulk::insert_documents(t, cols, now, actor.as_str()).await?;
         }
         if !lines.document_id.is_empty() {
-            pg_bulk::insert_lines(&mut **t, lines).await?;
+            pg_bulk::insert_lines(t, lines).await?;
         }
         return Ok(with_ids
             .into_iter()
@@ -1223,7 +1223,7 @@ async fn insert_allocations(
             cols.amount_minor.push(p.amount_minor);
             cols.effective_date.push(p.effective_date);
         }
-        pg_bulk::insert_allocations(&mut **t, cols, now, actor.as_str()).await?;
+        pg_bulk::insert_allocations(t, cols, now, actor.as_str()).await?;
     }
     let sqlite_chunks: Vec<&[(i64, &PlannedAllocation)]> = if tx.is_postgres() {
         Vec::new()

@@ -38,7 +38,7 @@ pub(super) async fn insert_open(tx: &mut Tx, rows: &[OpenRow]) -> Result<(), Sto
             cols.due_date.push(r.due_date);
             cols.gross_minor.push(r.gross_minor);
         }
-        return super::pg_bulk::insert_open(&mut **t, cols).await;
+        return super::pg_bulk::insert_open(t, cols).await;
     }
     for chunk in rows.chunks(1000) {
         on!(&mut *tx, c, DB, PG => {
@@ -78,7 +78,7 @@ pub(super) async fn clear(
                 .execute(&mut **t)
                 .await?;
         }
-        return super::pg_bulk::insert_clearings(&mut **t, ids, dates).await;
+        return super::pg_bulk::insert_clearings(t, ids, dates).await;
     }
     for chunk in cleared.chunks(1000) {
         let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
