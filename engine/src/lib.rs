@@ -1,5 +1,5 @@
-//! The arrears engine: the receivables ledger, its storage on SQLite and PostgreSQL, and the
-//! reports derived from it. It knows nothing of HTTP or of file formats; those live in the
+//! The arrears engine: the receivables ledger, its storage on SQLite and PostgreSQL, the reports derived from it, and
+//! the scenario language. It knows nothing of HTTP or of file formats; those live in the
 //! `connectors` and `web` crates.
 #![forbid(unsafe_code)]
 
@@ -9,6 +9,7 @@ pub mod demo;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod scenario;
 pub mod store;
 pub mod suggest;
 

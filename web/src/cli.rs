@@ -81,6 +81,11 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Collection scenarios: check them like a compiler, show their steps.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Benchmarks whose numbers go into the README.
     Bench {
         #[command(subcommand)]
@@ -131,6 +136,21 @@ enum ReportKind {
 }
 
 #[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Check scenario files (default: the scenarios/ directory); exits 1 on any error.
+    Check { paths: Vec<PathBuf> },
+    /// Show a scenario's steps and transitions.
+    Show {
+        id: String,
+        /// Directory of the scenario files.
+        #[arg(long, default_value_os_t = crate::scenario::default_dir())]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = crate::scenario::ShowFormat::Text)]
+        format: crate::scenario::ShowFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchKind {
     /// Load invoices and payments with allocation, then time the aging report.
     Ledger {
@@ -142,6 +162,13 @@ enum BenchKind {
         customers: usize,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Evaluate the shipped scenarios' conditions with cached ASTs: conditions per second.
+    Conditions {
+        #[arg(long, default_value_t = 2_000_000)]
+        evaluations: usize,
+        #[arg(long, default_value_os_t = crate::scenario::default_dir())]
+        dir: PathBuf,
     },
 }
 
@@ -357,6 +384,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format,
                 },
         } => crate::bench::ledger(cli.db.as_deref(), invoices, payments, customers, format).await,
+        Command::Bench {
+            bench: BenchKind::Conditions { evaluations, dir },
+        } => crate::scenario::bench_conditions(&dir, evaluations, &mut std::io::stdout().lock()),
+        Command::Scenario { command } => {
+            let mut out = std::io::stdout().lock();
+            match command {
+                ScenarioCommand::Check { paths } => crate::scenario::check(&paths, &mut out),
+                ScenarioCommand::Show { id, dir, format } => {
+                    crate::scenario::show(&id, &dir, format, &mut out)
+                }
+            }
+        }
     }
 }
 

@@ -6,5 +6,6 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod output;
+pub mod scenario;
 pub mod server;
 pub mod ui;
