@@ -12,7 +12,12 @@ fn repo() -> PathBuf {
 #[test]
 fn checking_the_shipped_scenarios_succeeds() {
     let out = arrears("unused.db", &repo(), &["scenario", "check"]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(text(&out.stdout).contains("5 scenario file(s) checked: no errors"));
 }
 
@@ -31,7 +36,11 @@ fn a_broken_scenario_is_reported_with_file_line_column_and_exit_code_1() {
         std::os::unix::fs::symlink(scenarios.join(sub), dir.path().join("s").join(sub))
             .expect("symlink");
     }
-    let out = arrears("unused.db", dir.path(), &["scenario", "check", "s/draft.yaml"]);
+    let out = arrears(
+        "unused.db",
+        dir.path(),
+        &["scenario", "check", "s/draft.yaml"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let (line, text_of_line) = source
@@ -63,7 +72,10 @@ fn show_prints_text_mermaid_and_json() {
     );
     let mermaid = text(&out.stdout);
     assert!(mermaid.starts_with("flowchart TD\n"), "{mermaid}");
-    assert!(mermaid.contains("s_route -->|\"balance.overdue > vars.injunction_threshold\"| s_injunction"));
+    assert!(
+        mermaid
+            .contains("s_route -->|\"balance.overdue > vars.injunction_threshold\"| s_injunction")
+    );
     assert!(mermaid.contains("s_route -->|otherwise| s_external_agency"));
 
     let out = arrears(

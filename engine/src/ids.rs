@@ -42,3 +42,11 @@ id_type!(
     /// A refund or a transfer of unallocated money.
     CreditOperationId
 );
+id_type!(
+    /// One running (or closed) collection case.
+    CaseId
+);
+id_type!(
+    /// A human task: a call, an approval, a verification, a court stage.
+    TaskId
+);

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod runtime;
 pub mod scenario;
 pub mod store;
 pub mod suggest;

@@ -25,10 +25,10 @@ CREATE TABLE cases (
     step                TEXT NOT NULL,
     step_entered_at     TIMESTAMPTZ NOT NULL,
     visit               BIGINT NOT NULL,
-    vars                JSONB NOT NULL,
-    deadline            DATE,
+    vars                TEXT  NOT NULL,
+    deadline            TIMESTAMPTZ,
     last_outcome        TEXT,
-    promise             JSONB,
+    promise             TEXT,
     close_reason        TEXT,
     debtor_token        TEXT NOT NULL UNIQUE,
     started_by          TEXT NOT NULL,
@@ -64,7 +64,7 @@ CREATE TABLE case_events (
     kind        TEXT NOT NULL,
     customer_id BIGINT,
     case_id     BIGINT,
-    payload     JSONB NOT NULL,
+    payload     TEXT  NOT NULL,
     actor       TEXT NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL,
     applied_at  TIMESTAMPTZ,
@@ -81,7 +81,7 @@ CREATE TABLE case_history (
     kind    TEXT NOT NULL,
     step    TEXT,
     message TEXT NOT NULL,
-    detail  JSONB NOT NULL
+    detail  TEXT  NOT NULL
 );
 CREATE INDEX case_history_case ON case_history (case_id, id);
 CREATE TRIGGER case_history_no_change BEFORE UPDATE OR DELETE ON case_history
@@ -98,14 +98,14 @@ CREATE TABLE tasks (
     role            TEXT,
     assignee        TEXT,
     status          TEXT NOT NULL CHECK (status IN ('open', 'claimed', 'snoozed', 'done', 'cancelled')),
-    outcomes        JSONB NOT NULL,
-    form            JSONB NOT NULL,
+    outcomes        TEXT  NOT NULL,
+    form            TEXT  NOT NULL,
     due_at          TIMESTAMPTZ,
     escalate_to     TEXT,
     escalated_at    TIMESTAMPTZ,
     next_contact_at TIMESTAMPTZ,
     outcome         TEXT,
-    data            JSONB,
+    data            TEXT,
     created_at      TIMESTAMPTZ NOT NULL,
     claimed_by      TEXT,
     completed_by    TEXT,
@@ -133,7 +133,7 @@ CREATE TABLE outbox (
     template        TEXT,
     language        TEXT,
     recipient       TEXT,
-    payload         JSONB NOT NULL,
+    payload         TEXT  NOT NULL,
     status          TEXT NOT NULL CHECK (status IN ('held', 'pending', 'sent', 'dead', 'cancelled')),
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL,
@@ -142,7 +142,7 @@ CREATE TABLE outbox (
     last_error      TEXT,
     created_at      TIMESTAMPTZ NOT NULL,
     sent_at         TIMESTAMPTZ,
-    receipt         JSONB
+    receipt         TEXT
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
 
@@ -152,3 +152,16 @@ CREATE TABLE engine_clock (
     now     TIMESTAMPTZ NOT NULL,
     run_until TIMESTAMPTZ NOT NULL
 );
+
+-- Money allocated to a customer with an open case is an event for that case, written in the
+-- same transaction as the booking, whichever path booked it.
+CREATE FUNCTION arrears_notify_cases() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM cases WHERE customer_id = NEW.customer_id AND status <> 'closed') THEN
+        INSERT INTO case_events (kind, customer_id, payload, actor, created_at)
+        VALUES ('ledger_changed', NEW.customer_id, '{"kind":"ledger_changed"}', NEW.created_by, NEW.created_at);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER allocations_notify_cases AFTER INSERT ON allocations
+    FOR EACH ROW EXECUTE FUNCTION arrears_notify_cases();

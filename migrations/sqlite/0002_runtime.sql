@@ -154,3 +154,12 @@ CREATE TABLE engine_clock (
     now     TEXT NOT NULL,
     run_until TEXT NOT NULL
 );
+
+-- Money allocated to a customer with an open case is an event for that case, written in the
+-- same transaction as the booking, whichever path booked it.
+CREATE TRIGGER allocations_notify_cases AFTER INSERT ON allocations
+WHEN EXISTS (SELECT 1 FROM cases WHERE customer_id = NEW.customer_id AND status <> 'closed')
+BEGIN
+    INSERT INTO case_events (kind, customer_id, payload, actor, created_at)
+    VALUES ('ledger_changed', NEW.customer_id, '{"kind":"ledger_changed"}', NEW.created_by, NEW.created_at);
+END;

@@ -53,3 +53,13 @@ pub fn compile(text: &str) -> Result<(), String> {
             None => e.reason().to_string(),
         })
 }
+
+/// Renders a short text (a task title) over the condition context; a title that does not
+/// render is shown as written rather than lost.
+pub fn render_title(template: &str, ctx: &super::ConditionContext) -> String {
+    let mut hb = handlebars::Handlebars::new();
+    hb.register_escape_fn(handlebars::no_escape);
+    let data = serde_json::to_value(ctx).unwrap_or_default();
+    hb.render_template(template, &data)
+        .unwrap_or_else(|_| template.to_string())
+}

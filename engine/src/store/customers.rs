@@ -174,6 +174,14 @@ enum Key<'a> {
     External(&'a str),
 }
 
+/// One customer, inside a transaction the caller holds.
+pub(crate) async fn customer_in(tx: &mut Tx, id: CustomerId) -> Result<Customer, StoreError> {
+    load(tx, Key::Id(id.0))
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))
+}
+
 async fn load(tx: &mut Tx, key: Key<'_>) -> Result<Vec<Customer>, StoreError> {
     let rows: Vec<CustomerRow> = on!(&mut *tx, c, DB, PG => {
         match key {

@@ -6,12 +6,12 @@
 //! SQLite has one writer connection (writes take `BEGIN IMMEDIATE` on it) and a pool of
 //! readers; PostgreSQL has one pool. Every operation runs in one transaction.
 
-mod customers;
+pub(crate) mod customers;
 mod ids;
 mod ledger;
 mod open_items;
 mod pg_bulk;
-mod reports;
+pub(crate) mod reports;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -208,12 +208,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sqlite: include_str!("../../../migrations/sqlite/0001_ledger.sql"),
-    postgres: include_str!("../../../migrations/postgres/0001_ledger.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sqlite: include_str!("../../../migrations/sqlite/0001_ledger.sql"),
+        postgres: include_str!("../../../migrations/postgres/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "runtime",
+        sqlite: include_str!("../../../migrations/sqlite/0002_runtime.sql"),
+        postgres: include_str!("../../../migrations/postgres/0002_runtime.sql"),
+    },
+];
 
 impl Store {
     /// Opens (creating a SQLite file when needed) and migrates the database `url` names.

@@ -247,7 +247,7 @@ async fn credit_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<(i64, String, i6
     Ok(rows)
 }
 
-async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport, StoreError> {
+pub(crate) async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport, StoreError> {
     let n = q.buckets.len();
     let mut acc: BTreeMap<(i64, Currency), Acc> = BTreeMap::new();
     let new_acc = || Acc {

@@ -1,0 +1,315 @@
+//! A case as stored, the condition context built for it from the ledger, and the
+//! append-only history. Everything here runs inside the caller's transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::aging::{AgingRow, Buckets};
+use crate::ids::{CaseId, CustomerId};
+use crate::ledger::customer::Customer;
+use crate::scenario::rhai_env::{
+    BalanceFacts, CaseFacts, CurrencyBalance, CustomerFacts, InvoiceFacts, PromiseFacts,
+};
+use crate::scenario::{ConditionContext, Value};
+use crate::store::reports::aging_in;
+use crate::store::{AgingQuery, StoreError, Tx, on};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// Has a step to execute now.
+    Active,
+    /// Waits for a timer, a task or an approval.
+    Waiting,
+    /// Paused by a person or a dispute.
+    Paused,
+    Closed,
+}
+
+impl CaseStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CaseStatus::Active => "active",
+            CaseStatus::Waiting => "waiting",
+            CaseStatus::Paused => "paused",
+            CaseStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> CaseStatus {
+        match s {
+            "active" => CaseStatus::Active,
+            "waiting" => CaseStatus::Waiting,
+            "paused" => CaseStatus::Paused,
+            _ => CaseStatus::Closed,
+        }
+    }
+}
+
+/// A promise to pay: the date and the amount.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Promise {
+    pub date: NaiveDate,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: i64,
+    pub scenario_version_id: i64,
+    pub scenario_id: String,
+    pub customer_id: i64,
+    pub invoice_id: Option<i64>,
+    pub subject: String,
+    pub status: String,
+    pub step: String,
+    pub step_entered_at: DateTime<Utc>,
+    pub visit: i64,
+    pub vars: String,
+    pub deadline: Option<DateTime<Utc>>,
+    pub last_outcome: Option<String>,
+    pub promise: Option<String>,
+    pub close_reason: Option<String>,
+    pub opened_at: DateTime<Utc>,
+}
+
+pub const CASE_COLUMNS: &str = "id, scenario_version_id, scenario_id, customer_id, invoice_id, subject, status, step, \
+    step_entered_at, visit, vars, deadline, last_outcome, promise, close_reason, opened_at";
+
+impl CaseRow {
+    pub fn case_id(&self) -> CaseId {
+        CaseId(self.id)
+    }
+
+    pub fn status(&self) -> CaseStatus {
+        CaseStatus::parse(&self.status)
+    }
+
+    pub fn vars(&self) -> BTreeMap<String, Value> {
+        serde_json::from_str(&self.vars).unwrap_or_default()
+    }
+
+    pub fn promise(&self) -> Option<Promise> {
+        self.promise
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+    }
+}
+
+/// Loads a case for update (PostgreSQL locks the row; SQLite holds the only writer).
+pub async fn load_case(tx: &mut Tx, id: CaseId) -> Result<CaseRow, StoreError> {
+    let row: Option<CaseRow> = on!(tx, c, DB, PG => {
+        let lock = if PG { " FOR UPDATE" } else { "" };
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1{lock}"
+        )))
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await
+    })?;
+    row.ok_or_else(|| StoreError::NotFound(format!("case {id}")))
+}
+
+/// Writes a case's moving parts back.
+pub async fn save_case(tx: &mut Tx, case: &CaseRow, now: DateTime<Utc>) -> Result<(), StoreError> {
+    on!(tx, c, DB, PG => {
+        sqlx::query(
+            "UPDATE cases SET status = $2, step = $3, step_entered_at = $4, visit = $5, vars = $6, \
+             deadline = $7, last_outcome = $8, promise = $9, close_reason = $10, updated_at = $11, \
+             closed_at = CASE WHEN $2 = 'closed' THEN $11 ELSE closed_at END WHERE id = $1",
+        )
+        .bind(case.id)
+        .bind(&case.status)
+        .bind(&case.step)
+        .bind(case.step_entered_at)
+        .bind(case.visit)
+        .bind(&case.vars)
+        .bind(case.deadline)
+        .bind(&case.last_outcome)
+        .bind(&case.promise)
+        .bind(&case.close_reason)
+        .bind(now)
+        .execute(&mut *c)
+        .await.map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Appends one history entry: who, when, what, and the values that decided it.
+#[allow(clippy::too_many_arguments)]
+pub async fn history(
+    tx: &mut Tx,
+    case: CaseId,
+    at: DateTime<Utc>,
+    actor: &str,
+    kind: &str,
+    step: Option<&str>,
+    message: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    on!(tx, c, DB, PG => {
+        sqlx::query(
+            "INSERT INTO case_history (case_id, at, actor, kind, step, message, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(case.0)
+        .bind(at)
+        .bind(actor)
+        .bind(kind)
+        .bind(step)
+        .bind(message)
+        .bind(detail.to_string())
+        .execute(&mut *c)
+        .await.map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// What the ledger says about a customer (or one of its invoices) today.
+#[derive(Debug, Clone)]
+pub struct LedgerFacts {
+    pub customer: Customer,
+    pub rows: Vec<AgingRow>,
+}
+
+pub async fn ledger_facts(
+    tx: &mut Tx,
+    customer_id: CustomerId,
+    today: NaiveDate,
+) -> Result<LedgerFacts, StoreError> {
+    let customer = crate::store::customers::customer_in(tx, customer_id).await?;
+    let report = aging_in(
+        tx,
+        &AgingQuery {
+            as_of: today,
+            buckets: Buckets::default(),
+            customer_id: Some(customer_id),
+            detail: true,
+        },
+    )
+    .await?;
+    Ok(LedgerFacts {
+        customer,
+        rows: report.rows,
+    })
+}
+
+impl LedgerFacts {
+    /// The condition context, for the whole customer or for one invoice.
+    pub fn context(
+        &self,
+        today: NaiveDate,
+        invoice: Option<i64>,
+        case: Option<&CaseRow>,
+        vars: BTreeMap<String, Value>,
+    ) -> ConditionContext {
+        let c = &self.customer;
+        let mut ctx = ConditionContext {
+            customer: CustomerFacts {
+                id: c.id.to_string(),
+                external_id: c.external_id.clone(),
+                name: c.name.clone(),
+                category: c.category.clone(),
+                language: c.language.clone(),
+                country: c
+                    .ibans
+                    .first()
+                    .map(|i| i.as_str().chars().take(2).collect())
+                    .unwrap_or_default(),
+                collector: c.collector.clone(),
+                fields: c
+                    .custom_fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            },
+            now: Some(today),
+            vars,
+            ..Default::default()
+        };
+        let mut main: Option<(Decimal, String)> = None;
+        for row in &self.rows {
+            let items: Vec<_> = row
+                .items
+                .iter()
+                .flatten()
+                .filter(|i| invoice.is_none_or(|id| i.document_id.0 == id))
+                .collect();
+            let (total, overdue) = if invoice.is_some() {
+                let total: Decimal = items.iter().map(|i| i.open).sum();
+                let overdue: Decimal = items
+                    .iter()
+                    .filter(|i| i.days_overdue > 0)
+                    .map(|i| i.open)
+                    .sum();
+                (total, overdue)
+            } else {
+                (row.balance, row.overdue)
+            };
+            let cur = row.currency.to_string();
+            for i in &items {
+                ctx.invoices.push(InvoiceFacts {
+                    number: i.number.clone(),
+                    currency: cur.clone(),
+                    gross: i.gross,
+                    open: i.open,
+                    due: Some(i.due_date),
+                    days_overdue: i.days_overdue,
+                });
+                if i.open > Decimal::ZERO {
+                    if i.days_overdue > 0 {
+                        ctx.days_overdue = ctx.days_overdue.max(i.days_overdue);
+                    } else {
+                        let to_due = (i.due_date - today).num_days();
+                        ctx.days_to_due = Some(ctx.days_to_due.map_or(to_due, |d| d.min(to_due)));
+                    }
+                }
+            }
+            ctx.balance
+                .by_currency
+                .insert(cur.clone(), CurrencyBalance { total, overdue });
+            if main.as_ref().is_none_or(|(o, _)| overdue > *o) {
+                main = Some((overdue, cur.clone()));
+                ctx.balance = BalanceFacts {
+                    total,
+                    overdue,
+                    currency: cur,
+                    by_currency: std::mem::take(&mut ctx.balance.by_currency),
+                };
+            }
+        }
+        if let Some(case) = case {
+            ctx.case = Some(CaseFacts {
+                id: case.id.to_string(),
+                scenario: case.scenario_id.clone(),
+                version: case.scenario_version_id,
+                step: case.step.clone(),
+                started: Some(case.opened_at.date_naive()),
+                days_open: (today - case.opened_at.date_naive()).num_days(),
+            });
+            ctx.outcome = case.last_outcome.clone();
+            ctx.promise = case.promise().map(|p| PromiseFacts {
+                date: Some(p.date),
+                amount: p.amount,
+            });
+        }
+        ctx
+    }
+
+    /// Overdue amount in every currency, for "did this payment clear the case?".
+    pub fn overdue_total(&self, invoice: Option<i64>) -> Decimal {
+        self.rows
+            .iter()
+            .flat_map(|r| r.items.iter().flatten())
+            .filter(|i| invoice.is_none_or(|id| i.document_id.0 == id) && i.days_overdue > 0)
+            .map(|i| i.open)
+            .sum()
+    }
+
+    pub fn detail(&self, invoice: Option<i64>) -> serde_json::Value {
+        json!({ "overdue": self.overdue_total(invoice).to_string() })
+    }
+}

@@ -1,0 +1,953 @@
+//! The durable runtime: cases started from the ledger by scenarios, advanced one step per
+//! transaction by timers stored in the database, moved by events and human tasks, and
+//! talking to the world only through the outbox. Any number of workers share the work
+//! through the database (PostgreSQL: `FOR UPDATE SKIP LOCKED` with leases; SQLite: one
+//! writer). Time comes from the store's clock, so the same code runs on a virtual clock.
+
+pub mod case;
+pub mod events;
+pub mod exec;
+pub mod outbox;
+pub mod registry;
+pub mod task;
+pub mod views;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::json;
+
+use crate::clock::ManualClock;
+use crate::ids::{CaseId, CustomerId, TaskId};
+use crate::scenario::{Action, CasePer, Sandbox, Scenario, StepKind, Value};
+use crate::store::{AgingQuery, Store, StoreError, Tx, on};
+
+use case::{
+    CASE_COLUMNS, CaseRow, CaseStatus, LedgerFacts, history, ledger_facts, load_case, save_case,
+};
+pub use events::Event;
+use exec::Ctx;
+pub use outbox::{Channels, Deliver, DispatchReport, LogChannel, Message};
+use registry::{Registry, Version};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Scenario(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a round of work did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct WorkReport {
+    pub started: usize,
+    pub steps: usize,
+    pub events: usize,
+    pub sent: usize,
+    pub failed: usize,
+    /// Timer lag (fired - due) of every timer fired, in milliseconds.
+    #[serde(skip)]
+    pub lags_ms: Vec<i64>,
+}
+
+impl WorkReport {
+    fn add(&mut self, o: WorkReport) {
+        self.started += o.started;
+        self.steps += o.steps;
+        self.events += o.events;
+        self.sent += o.sent;
+        self.failed += o.failed;
+        self.lags_ms.extend(o.lags_ms);
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.started + self.steps + self.events + self.sent + self.failed == 0
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TimerRow {
+    id: i64,
+    case_id: i64,
+    kind: String,
+    step: String,
+    visit: i64,
+    task_id: Option<i64>,
+    due_at: DateTime<Utc>,
+}
+
+pub struct Runtime {
+    store: Store,
+    registry: Registry,
+    sandbox: Sandbox,
+    channels: Channels,
+    worker: String,
+}
+
+/// How many timers, events or messages one claim takes.
+const BATCH: i64 = 200;
+const LEASE_SECONDS: i64 = 300;
+
+impl Runtime {
+    pub fn new(store: Store, channels: Channels) -> Runtime {
+        Runtime {
+            store,
+            registry: Registry::default(),
+            sandbox: Sandbox::new(),
+            channels,
+            worker: format!("{}-{}", std::process::id(), rand::random::<u32>()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub async fn deploy(
+        &self,
+        scenario: &Scenario,
+        actor: &str,
+    ) -> Result<registry::Deployed, RuntimeError> {
+        self.registry.deploy(&self.store, scenario, actor).await
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.store.clock().now()
+    }
+
+    /// Starts a case for every customer (or overdue invoice) a deployed scenario's
+    /// `applies_to` and `start_when` select, the highest priority first; a subject with an
+    /// open case gets no second one.
+    pub async fn start_cases(&self) -> Result<usize, RuntimeError> {
+        let mut versions = self.registry.latest(&self.store).await?;
+        versions.sort_by(|a, b| {
+            b.scenario
+                .priority
+                .cmp(&a.scenario.priority)
+                .then(a.scenario.id.cmp(&b.scenario.id))
+        });
+        if versions.is_empty() {
+            return Ok(0);
+        }
+        let today = self.now().date_naive();
+        let mut tx = self.store.read().await?;
+        let report = crate::store::reports::aging_in(
+            &mut tx,
+            &AgingQuery {
+                as_of: today,
+                buckets: Default::default(),
+                customer_id: None,
+                detail: true,
+            },
+        )
+        .await?;
+        let open: Vec<(String, i64, String)> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as("SELECT scenario_id, customer_id, subject FROM cases WHERE status <> 'closed'")
+                .fetch_all(&mut *c)
+                .await
+        }).map_err(StoreError::from)?;
+        let busy_customers: HashSet<i64> = open
+            .iter()
+            .filter(|o| o.2.starts_with("customer:"))
+            .map(|o| o.1)
+            .collect();
+        let busy_subjects: HashSet<String> = open.into_iter().map(|o| o.2).collect();
+        let mut by_customer: BTreeMap<i64, Vec<crate::aging::AgingRow>> = BTreeMap::new();
+        for row in report.rows {
+            by_customer.entry(row.customer_id.0).or_default().push(row);
+        }
+        let mut starts = Vec::new();
+        for (customer_id, rows) in by_customer {
+            if busy_customers.contains(&customer_id) {
+                continue;
+            }
+            let customer =
+                crate::store::customers::customer_in(&mut tx, CustomerId(customer_id)).await?;
+            let facts = LedgerFacts { customer, rows };
+            for v in &versions {
+                let sc = &v.scenario;
+                let ctx = facts.context(today, None, None, BTreeMap::new());
+                if !self.holds(&sc.applies_to, &ctx) {
+                    continue;
+                }
+                match sc.case_per {
+                    CasePer::Customer => {
+                        if self.holds(&sc.start_when, &ctx) {
+                            starts.push((
+                                v.clone(),
+                                customer_id,
+                                None,
+                                format!("customer:{}", facts.customer.external_id),
+                            ));
+                            break;
+                        }
+                    }
+                    CasePer::Invoice => {
+                        let mut any = false;
+                        for item in facts.rows.iter().flat_map(|r| r.items.iter().flatten()) {
+                            let subject = format!("invoice:{}", item.number);
+                            if busy_subjects.contains(&subject)
+                                || item.open <= rust_decimal::Decimal::ZERO
+                            {
+                                continue;
+                            }
+                            let ctx = facts.context(
+                                today,
+                                Some(item.document_id.0),
+                                None,
+                                BTreeMap::new(),
+                            );
+                            if self.holds(&sc.start_when, &ctx) {
+                                starts.push((
+                                    v.clone(),
+                                    customer_id,
+                                    Some(item.document_id.0),
+                                    subject,
+                                ));
+                                any = true;
+                            }
+                        }
+                        if any {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        let mut started = 0;
+        for (v, customer_id, invoice, subject) in starts {
+            if self
+                .start_case(&v, CustomerId(customer_id), invoice, &subject, "system")
+                .await?
+                .is_some()
+            {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    fn holds(&self, expr: &crate::scenario::Expr, ctx: &crate::scenario::ConditionContext) -> bool {
+        match self.sandbox.eval_bool(expr, &mut ctx.scope()) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, customer = %ctx.customer.external_id, "condition failed");
+                false
+            }
+        }
+    }
+
+    /// Starts one case (automatically or by hand). `None` when the subject already has an
+    /// open case in this scenario.
+    pub async fn start_case(
+        &self,
+        v: &Version,
+        customer: CustomerId,
+        invoice: Option<i64>,
+        subject: &str,
+        actor: &str,
+    ) -> Result<Option<CaseId>, RuntimeError> {
+        let now = self.now();
+        let today = now.date_naive();
+        let sc = &v.scenario;
+        let mut tx = self.store.write().await?;
+        let facts = ledger_facts(&mut tx, customer, today).await?;
+        let ctx = facts.context(today, invoice, None, BTreeMap::new());
+        let mut vars = BTreeMap::new();
+        for (name, expr) in &sc.vars {
+            let d = self
+                .sandbox
+                .eval(expr, &mut ctx.scope())
+                .map_err(RuntimeError::Scenario)?;
+            vars.insert(
+                name.clone(),
+                Value::from_dynamic(&d).map_err(RuntimeError::Scenario)?,
+            );
+        }
+        let first = sc.steps.first().map(|s| s.id.clone()).unwrap_or_default();
+        let token = debtor_token();
+        let id: Option<i64> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_scalar(
+                "INSERT INTO cases (scenario_version_id, scenario_id, customer_id, invoice_id, subject, status, step, \
+                 step_entered_at, visit, vars, debtor_token, started_by, opened_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, 1, $8, $9, $10, $7, $7) \
+                 ON CONFLICT (scenario_id, subject) WHERE status <> 'closed' DO NOTHING RETURNING id",
+            )
+            .bind(v.id)
+            .bind(&sc.id)
+            .bind(customer.0)
+            .bind(invoice)
+            .bind(subject)
+            .bind(&first)
+            .bind(now)
+            .bind(serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into()))
+            .bind(&token)
+            .bind(actor)
+            .fetch_optional(&mut *c)
+            .await
+        }).map_err(StoreError::from)?;
+        let Some(id) = id else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let case = load_case(&mut tx, CaseId(id)).await?;
+        exec::add_timer(&mut tx, &case, "step", now, None).await?;
+        let why = format!(
+            "{} (version {}) started: {} ({})",
+            sc.id,
+            v.version,
+            sc.start_when.source,
+            self.sandbox.explain(&sc.start_when, &mut ctx.scope())
+        );
+        history(
+            &mut tx,
+            case.case_id(),
+            now,
+            actor,
+            "started",
+            Some(&first),
+            &why,
+            json!({ "version": v.version }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(CaseId(id)))
+    }
+
+    /// Claims due timers and fires each in its own transaction.
+    pub async fn fire_due(&self) -> Result<WorkReport, RuntimeError> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let timers: Vec<TimerRow> = on!(&mut tx, c, DB, PG => {
+            let lock = if PG { " FOR UPDATE SKIP LOCKED" } else { "" };
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE timers SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
+                   SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= $3 \
+                   AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4{lock}) \
+                 RETURNING id, case_id, kind, step, visit, task_id, due_at"
+            )))
+            .bind(&self.worker)
+            .bind(now + Duration::seconds(LEASE_SECONDS))
+            .bind(now)
+            .bind(BATCH)
+            .fetch_all(&mut *c)
+            .await
+        }).map_err(StoreError::from)?;
+        tx.commit().await?;
+        let mut report = WorkReport::default();
+        let mut timers = timers;
+        timers.sort_by_key(|t| (t.due_at, t.id));
+        for t in timers {
+            match self.fire(&t).await {
+                Ok(true) => {
+                    report.steps += 1;
+                    report
+                        .lags_ms
+                        .push((self.now() - t.due_at).num_milliseconds().max(0));
+                }
+                Ok(false) => {}
+                Err(RuntimeError::Scenario(e)) => {
+                    report.failed += 1;
+                    self.pause_on_error(t.case_id, t.id, &e).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn fire(&self, t: &TimerRow) -> Result<bool, RuntimeError> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let taken = on!(&mut tx, c, DB, PG => {
+            sqlx::query("UPDATE timers SET fired_at = $2 WHERE id = $1 AND fired_at IS NULL AND lease_owner = $3")
+                .bind(t.id)
+                .bind(now)
+                .bind(&self.worker)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        }).map_err(StoreError::from)?;
+        if taken == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let mut case = load_case(&mut tx, CaseId(t.case_id)).await?;
+        let current =
+            case.status() != CaseStatus::Closed && case.step == t.step && case.visit == t.visit;
+        if !current {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let version = self
+            .registry
+            .get(&self.store, case.scenario_version_id)
+            .await?;
+        let facts = ledger_facts(&mut tx, CustomerId(case.customer_id), now.date_naive()).await?;
+        let cx = Ctx {
+            now,
+            actor: "system",
+            version: &version,
+            facts: &facts,
+            sandbox: &self.sandbox,
+        };
+        match t.kind.as_str() {
+            "step" if case.status() == CaseStatus::Active => {
+                exec::execute(&mut tx, &cx, &mut case).await?
+            }
+            "wait" => exec::advance(&mut tx, &cx, &mut case, "the wait is over").await?,
+            "resume" => {
+                let step = case.step.clone();
+                exec::enter(
+                    &mut tx,
+                    &cx,
+                    &mut case,
+                    &step,
+                    "the promised date has passed",
+                )
+                .await?
+            }
+            "escalate" => self.escalate(&mut tx, &case, t, now).await?,
+            "reopen" => {
+                if let Some(task_id) = t.task_id {
+                    on!(&mut tx, c, DB, PG => {
+                        sqlx::query("UPDATE tasks SET status = 'open' WHERE id = $1 AND status = 'snoozed'")
+                            .bind(task_id)
+                            .execute(&mut *c)
+                            .await.map(|_| ())
+                    }).map_err(StoreError::from)?;
+                    history(
+                        &mut tx,
+                        case.case_id(),
+                        now,
+                        "system",
+                        "task_reopened",
+                        Some(&case.step),
+                        &format!("task {task_id}: next-contact date reached"),
+                        json!({ "task": task_id }),
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+        save_case(&mut tx, &case, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn escalate(
+        &self,
+        tx: &mut Tx,
+        case: &CaseRow,
+        t: &TimerRow,
+        now: DateTime<Utc>,
+    ) -> Result<(), RuntimeError> {
+        let Some(task_id) = t.task_id else {
+            return Ok(());
+        };
+        let task = task::load(tx, TaskId(task_id)).await?;
+        if !matches!(task.status.as_str(), "open" | "claimed" | "snoozed") {
+            return Ok(());
+        }
+        let to = task
+            .escalate_to
+            .clone()
+            .unwrap_or_else(|| "supervisor".into());
+        on!(tx, c, DB, PG => {
+            sqlx::query("UPDATE tasks SET role = $2, assignee = NULL, status = 'open', escalated_at = $3 WHERE id = $1")
+                .bind(task_id)
+                .bind(&to)
+                .bind(now)
+                .execute(&mut *c)
+                .await.map(|_| ())
+        }).map_err(StoreError::from)?;
+        task::note(
+            tx,
+            task_id,
+            now,
+            "system",
+            "escalated",
+            &format!("overdue: escalated to {to}"),
+        )
+        .await?;
+        history(
+            tx,
+            case.case_id(),
+            now,
+            "system",
+            "task_escalated",
+            Some(&case.step),
+            &format!("task {task_id} is overdue: escalated to {to}"),
+            json!({ "task": task_id, "to": to }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A scenario that fails at run time (a condition errs) pauses its case with the reason,
+    /// rather than failing again on every tick.
+    async fn pause_on_error(
+        &self,
+        case_id: i64,
+        timer: i64,
+        error: &str,
+    ) -> Result<(), RuntimeError> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        on!(&mut tx, c, DB, PG => {
+            sqlx::query("UPDATE timers SET fired_at = $2 WHERE id = $1")
+                .bind(timer)
+                .bind(now)
+                .execute(&mut *c)
+                .await.map(|_| ())
+        })
+        .map_err(StoreError::from)?;
+        let mut case = load_case(&mut tx, CaseId(case_id)).await?;
+        case.status = CaseStatus::Paused.as_str().into();
+        save_case(&mut tx, &case, now).await?;
+        history(
+            &mut tx,
+            case.case_id(),
+            now,
+            "system",
+            "error",
+            Some(&case.step),
+            &format!("paused: {error}"),
+            json!({ "error": error }),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(case = case_id, %error, "case paused on a scenario error");
+        Ok(())
+    }
+
+    /// Stores an event for a case, or for all open cases of a customer.
+    pub async fn post_event(
+        &self,
+        customer: Option<CustomerId>,
+        case: Option<CaseId>,
+        event: &Event,
+        actor: &str,
+    ) -> Result<i64, RuntimeError> {
+        if customer.is_none() && case.is_none() {
+            return Err(RuntimeError::Refused(
+                "an event names a case or a customer".into(),
+            ));
+        }
+        let mut tx = self.store.write().await?;
+        let id = events::store_event(&mut tx, customer, case, event, actor, self.now()).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Applies pending events in id order, each in its own transaction.
+    pub async fn apply_events(&self) -> Result<usize, RuntimeError> {
+        let mut tx = self.store.read().await?;
+        let pending: Vec<PendingEvent> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as("SELECT id, customer_id, case_id, payload, actor FROM case_events WHERE applied_at IS NULL ORDER BY id LIMIT $1")
+                .bind(BATCH)
+                .fetch_all(&mut *c)
+                .await
+        }).map_err(StoreError::from)?;
+        tx.commit().await?;
+        let mut applied = 0;
+        for (id, customer, case, payload, actor) in pending {
+            let now = self.now();
+            let mut tx = self.store.write().await?;
+            let claimed = on!(&mut tx, c, DB, PG => {
+                sqlx::query("UPDATE case_events SET applied_at = $2 WHERE id = $1 AND applied_at IS NULL")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected())
+            }).map_err(StoreError::from)?;
+            if claimed == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            let event: Event = match serde_json::from_str(&payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    set_result(&mut tx, id, &format!("unreadable event: {e}")).await?;
+                    tx.commit().await?;
+                    continue;
+                }
+            };
+            let ids: Vec<i64> = match (case, customer) {
+                (Some(c), _) => vec![c],
+                (None, Some(cust)) => on!(&mut tx, c, DB, PG => {
+                    sqlx::query_scalar("SELECT id FROM cases WHERE customer_id = $1 AND status <> 'closed' ORDER BY id")
+                        .bind(cust)
+                        .fetch_all(&mut *c)
+                        .await
+                }).map_err(StoreError::from)?,
+                (None, None) => Vec::new(),
+            };
+            let mut results = Vec::new();
+            for case_id in ids {
+                let mut case = load_case(&mut tx, CaseId(case_id)).await?;
+                if case.status() == CaseStatus::Closed {
+                    results.push(format!("case {case_id}: already closed"));
+                    continue;
+                }
+                let version = self
+                    .registry
+                    .get(&self.store, case.scenario_version_id)
+                    .await?;
+                let facts =
+                    ledger_facts(&mut tx, CustomerId(case.customer_id), now.date_naive()).await?;
+                let cx = Ctx {
+                    now,
+                    actor: &actor,
+                    version: &version,
+                    facts: &facts,
+                    sandbox: &self.sandbox,
+                };
+                match events::apply(&mut tx, &cx, &mut case, &event).await {
+                    Ok(r) => results.push(format!("case {case_id}: {r}")),
+                    Err(StoreError::Conflict(m)) => {
+                        results.push(format!("case {case_id}: refused: {m}"))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                save_case(&mut tx, &case, now).await?;
+            }
+            set_result(&mut tx, id, &results.join("; ")).await?;
+            tx.commit().await?;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Completes a task with an outcome and form data, and moves its case on, in one
+    /// transaction (the completion is stored as an event of the case).
+    pub async fn complete_task(
+        &self,
+        task_id: TaskId,
+        outcome: &str,
+        data: &serde_json::Value,
+        actor: &str,
+    ) -> Result<(), RuntimeError> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let t = task::load(&mut tx, task_id).await?;
+        task::open_or_conflict(&t)?;
+        if !t.outcomes().iter().any(|o| o == outcome) {
+            return Err(RuntimeError::Refused(format!(
+                "/outcome: `{outcome}` is not an outcome of task {task_id}; expected one of: {}",
+                t.outcomes().join(", ")
+            )));
+        }
+        let Some(case_id) = t.case_id else {
+            task::set_status(&mut tx, t.id, "done", Some(outcome), Some(data), actor, now).await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+        let mut case = load_case(&mut tx, CaseId(case_id)).await?;
+        let form = task::form_vars(&t.form, data).map_err(RuntimeError::Refused)?;
+        task::set_status(&mut tx, t.id, "done", Some(outcome), Some(data), actor, now).await?;
+        let event_id = events::store_event(
+            &mut tx,
+            None,
+            Some(case.case_id()),
+            &Event::Custom {
+                name: "task_completed".into(),
+            },
+            actor,
+            now,
+        )
+        .await?;
+        set_result(
+            &mut tx,
+            event_id,
+            &format!("task {} completed: {outcome}", t.id),
+        )
+        .await?;
+        on!(&mut tx, c, DB, PG => {
+            sqlx::query("UPDATE case_events SET applied_at = $2 WHERE id = $1").bind(event_id).bind(now).execute(&mut *c).await.map(|_| ())
+        }).map_err(StoreError::from)?;
+        history(
+            &mut tx,
+            case.case_id(),
+            now,
+            actor,
+            "task_completed",
+            t.step.as_deref(),
+            &format!("task {}: {outcome}", t.id),
+            json!({ "task": t.id, "outcome": outcome, "data": data }),
+        )
+        .await?;
+        let still_here = t.step.as_deref() == Some(case.step.as_str())
+            && t.visit == Some(case.visit)
+            && case.status() != CaseStatus::Closed;
+        if still_here {
+            let version = self
+                .registry
+                .get(&self.store, case.scenario_version_id)
+                .await?;
+            let facts =
+                ledger_facts(&mut tx, CustomerId(case.customer_id), now.date_naive()).await?;
+            let cx = Ctx {
+                now,
+                actor,
+                version: &version,
+                facts: &facts,
+                sandbox: &self.sandbox,
+            };
+            let step = version.scenario.step(&case.step).cloned();
+            match (t.kind.as_str(), step.map(|s| s.kind)) {
+                ("task", Some(StepKind::Task(spec))) => {
+                    let mut vars = case.vars();
+                    vars.extend(form);
+                    case.vars = serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into());
+                    case.last_outcome = Some(outcome.to_string());
+                    let action = spec
+                        .outcomes
+                        .get(outcome)
+                        .cloned()
+                        .unwrap_or(Action::Ignore);
+                    exec::act(
+                        &mut tx,
+                        &cx,
+                        &mut case,
+                        &action,
+                        &format!("task outcome `{outcome}`"),
+                    )
+                    .await?;
+                }
+                (
+                    "approval",
+                    Some(StepKind::Send {
+                        template,
+                        channels,
+                        deadline,
+                        ..
+                    }),
+                ) => {
+                    if outcome == "approve" {
+                        exec::send_now(
+                            &mut tx,
+                            &cx,
+                            &mut case,
+                            &template,
+                            &channels,
+                            deadline.as_ref(),
+                        )
+                        .await?;
+                        exec::advance(&mut tx, &cx, &mut case, &format!("approved by {actor}"))
+                            .await?;
+                    } else {
+                        exec::advance(
+                            &mut tx,
+                            &cx,
+                            &mut case,
+                            &format!("rejected by {actor}: not sent"),
+                        )
+                        .await?;
+                    }
+                }
+                ("stage", Some(StepKind::Handover { role, stages, .. })) => {
+                    let form: serde_json::Value = serde_json::from_str(&t.form).unwrap_or_default();
+                    let next = form.get("stage").and_then(|s| s.as_u64()).unwrap_or(0) as usize + 1;
+                    match stages.get(next) {
+                        Some(stage) => {
+                            task::create_stage(&mut tx, &cx, &case, &role, next, stage).await?;
+                        }
+                        None => {
+                            exec::advance(&mut tx, &cx, &mut case, "the last stage is done").await?
+                        }
+                    }
+                }
+                ("dispute", _) => {
+                    if outcome == "justified" {
+                        exec::close(
+                            &mut tx,
+                            &cx,
+                            &mut case,
+                            "disputed",
+                            "the dispute was justified",
+                        )
+                        .await?;
+                    } else {
+                        let step = case.step.clone();
+                        exec::enter(&mut tx, &cx, &mut case, &step, "the dispute was resolved")
+                            .await?;
+                    }
+                }
+                ("verification", _) if outcome == "confirmed" => {
+                    exec::close(
+                        &mut tx,
+                        &cx,
+                        &mut case,
+                        "paid",
+                        "the proof of payment was confirmed",
+                    )
+                    .await?;
+                }
+                _ => {}
+            }
+            save_case(&mut tx, &case, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims a task, forwards it or snoozes it: small changes a person makes.
+    pub async fn claim_task(&self, task_id: TaskId, user: &str) -> Result<(), RuntimeError> {
+        let mut tx = self.store.write().await?;
+        let t = task::load(&mut tx, task_id).await?;
+        task::claim(&mut tx, &t, user, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn forward_task(
+        &self,
+        task_id: TaskId,
+        to: &str,
+        comment: &str,
+        actor: &str,
+    ) -> Result<(), RuntimeError> {
+        let mut tx = self.store.write().await?;
+        let t = task::load(&mut tx, task_id).await?;
+        task::forward(&mut tx, &t, to, comment, actor, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn snooze_task(
+        &self,
+        task_id: TaskId,
+        until: NaiveDate,
+        actor: &str,
+    ) -> Result<(), RuntimeError> {
+        let mut tx = self.store.write().await?;
+        let t = task::load(&mut tx, task_id).await?;
+        let case_id = t
+            .case_id
+            .ok_or_else(|| RuntimeError::Refused(format!("task {task_id} has no case")))?;
+        let case = load_case(&mut tx, CaseId(case_id)).await?;
+        task::snooze(&mut tx, &case, &t, until, actor, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn dispatch(&self) -> Result<DispatchReport, RuntimeError> {
+        Ok(outbox::dispatch(&self.store, &self.channels, &self.worker, BATCH).await?)
+    }
+
+    /// Works until nothing is left to do now: events, case starts, due timers, the outbox.
+    pub async fn run_until_idle(&self, start_cases: bool) -> Result<WorkReport, RuntimeError> {
+        let mut total = WorkReport::default();
+        let mut scanned = !start_cases;
+        loop {
+            let mut round = WorkReport {
+                events: self.apply_events().await?,
+                ..Default::default()
+            };
+            if !scanned {
+                round.started = self.start_cases().await?;
+                scanned = true;
+            }
+            round.add(self.fire_due().await?);
+            let d = self.dispatch().await?;
+            round.sent += d.sent;
+            round.failed += d.dead;
+            let idle = round.is_idle();
+            total.add(round);
+            if idle {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Advances the engine day by day on a virtual clock from `from` for `days` days. The
+    /// clock's position is stored after every day, so the same call after a crash resumes
+    /// at the day the killed run was in.
+    pub async fn run_virtual(
+        &self,
+        clock: &ManualClock,
+        from: NaiveDate,
+        days: u32,
+        mut progress: impl FnMut(NaiveDate, &WorkReport),
+    ) -> Result<WorkReport, RuntimeError> {
+        let until = exec::start_of(from + Duration::days(i64::from(days)));
+        let mut tx = self.store.write().await?;
+        let stored: Option<(DateTime<Utc>, DateTime<Utc>)> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as("SELECT now, run_until FROM engine_clock WHERE id = 1").fetch_optional(&mut *c).await
+        }).map_err(StoreError::from)?;
+        let mut day = match stored {
+            Some((now, run_until)) if run_until == until && now.date_naive() >= from => {
+                now.date_naive()
+            }
+            _ => from,
+        };
+        on!(&mut tx, c, DB, PG => {
+            sqlx::query("INSERT INTO engine_clock (id, now, run_until) VALUES (1, $1, $2) \
+                         ON CONFLICT (id) DO UPDATE SET now = excluded.now, run_until = excluded.run_until")
+                .bind(exec::start_of(day))
+                .bind(until)
+                .execute(&mut *c)
+                .await.map(|_| ())
+        }).map_err(StoreError::from)?;
+        tx.commit().await?;
+        let mut total = WorkReport::default();
+        while exec::start_of(day) < until {
+            // The working day starts at 06:00 UTC: letters of the day go out then.
+            clock.set(exec::start_of(day) + Duration::hours(6));
+            let report = self.run_until_idle(true).await?;
+            progress(day, &report);
+            total.add(report);
+            day += Duration::days(1);
+            let mut tx = self.store.write().await?;
+            on!(&mut tx, c, DB, PG => {
+                sqlx::query("UPDATE engine_clock SET now = $1 WHERE id = 1").bind(exec::start_of(day)).execute(&mut *c).await.map(|_| ())
+            }).map_err(StoreError::from)?;
+            tx.commit().await?;
+        }
+        Ok(total)
+    }
+}
+
+/// id, customer, case, payload, actor
+type PendingEvent = (i64, Option<i64>, Option<i64>, String, String);
+
+async fn set_result(tx: &mut Tx, event: i64, result: &str) -> Result<(), StoreError> {
+    on!(tx, c, DB, PG => {
+        sqlx::query("UPDATE case_events SET result = $2 WHERE id = $1").bind(event).bind(result).execute(&mut *c).await.map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// An unguessable token for the debtor's page of a case.
+fn debtor_token() -> String {
+    use sha2::Digest;
+    let seed: [u8; 32] = rand::random();
+    registry::hex(&sha2::Sha256::digest(seed))[..32].to_string()
+}
+
+/// Loads open cases of a customer (for views and tests).
+pub async fn open_cases(store: &Store, customer: CustomerId) -> Result<Vec<CaseRow>, StoreError> {
+    let mut tx = store.read().await?;
+    let rows = on!(&mut tx, c, DB, PG => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE customer_id = $1 AND status <> 'closed' ORDER BY id"
+        )))
+        .bind(customer.0)
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+pub type SharedRuntime = Arc<Runtime>;

@@ -1,0 +1,268 @@
+//! The outbox: messages written in the transaction that decided them and sent after commit
+//! by a dispatcher, with an idempotency key, retries with backoff and a dead-letter state.
+//! The delivery result goes into the case history. Channels plug in through `Deliver`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::ids::CaseId;
+use crate::store::{Store, StoreError, Tx, on};
+
+use super::case::{CaseRow, history};
+
+/// Attempts before a message is dead-lettered.
+pub const MAX_ATTEMPTS: i64 = 8;
+/// How long a dispatcher holds a claimed message before another may take it.
+const LEASE: i64 = 300;
+
+/// The same decision always makes the same key: scenario, customer, case start, step,
+/// visit of the step, channel. Two runs of the same portfolio produce the same keys, and a
+/// retry of a crashed send reuses its key.
+pub fn key(case: &CaseRow, customer_external_id: &str, channel: &str) -> String {
+    format!(
+        "{}/{}/{}/{}/{}#{}/{}",
+        case.scenario_id,
+        customer_external_id,
+        case.subject,
+        case.opened_at.format("%Y%m%d"),
+        case.step,
+        case.visit,
+        channel
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn enqueue(
+    tx: &mut Tx,
+    case: &CaseRow,
+    key: &str,
+    channel: &str,
+    template: Option<&str>,
+    language: Option<&str>,
+    recipient: Option<&str>,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on!(tx, c, DB, PG => {
+        sqlx::query(
+            "INSERT INTO outbox (case_id, idempotency_key, channel, template, language, recipient, payload, status, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(case.id)
+        .bind(key)
+        .bind(channel)
+        .bind(template)
+        .bind(language)
+        .bind(recipient)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(&mut *c)
+        .await.map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Withdraws a closed case's messages that have not gone out.
+pub async fn withdraw(tx: &mut Tx, case_id: i64) -> Result<(), StoreError> {
+    on!(tx, c, DB, PG => {
+        sqlx::query("UPDATE outbox SET status = 'cancelled' WHERE case_id = $1 AND status = 'pending'")
+            .bind(case_id)
+            .execute(&mut *c)
+            .await.map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// One message handed to a channel.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub case_id: Option<i64>,
+    pub idempotency_key: String,
+    pub channel: String,
+    pub template: Option<String>,
+    pub language: Option<String>,
+    pub recipient: Option<String>,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+pub type DeliveryFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send + 'a>,
+>;
+
+/// A delivery channel. `Ok` carries a receipt; `Err` a reason, retried with backoff.
+/// Channels must accept the idempotency key, so a resend after a crash is recognised.
+pub trait Deliver: Send + Sync {
+    fn deliver<'a>(&'a self, msg: &'a Message) -> DeliveryFuture<'a>;
+}
+
+/// Writes the message to the log and reports it delivered: the default channel, and the
+/// one simulations use.
+#[derive(Debug, Default)]
+pub struct LogChannel;
+
+impl Deliver for LogChannel {
+    fn deliver<'a>(&'a self, msg: &'a Message) -> DeliveryFuture<'a> {
+        Box::pin(async move {
+            tracing::info!(
+                key = %msg.idempotency_key,
+                channel = %msg.channel,
+                recipient = msg.recipient.as_deref().unwrap_or("-"),
+                template = msg.template.as_deref().unwrap_or("-"),
+                "message delivered to the log channel"
+            );
+            Ok(json!({ "channel": "log" }))
+        })
+    }
+}
+
+/// The channels by name; a channel without its own entry uses the fallback.
+#[derive(Clone)]
+pub struct Channels {
+    by_name: HashMap<String, Arc<dyn Deliver>>,
+    fallback: Arc<dyn Deliver>,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Channels {
+            by_name: HashMap::new(),
+            fallback: Arc::new(LogChannel),
+        }
+    }
+}
+
+impl Channels {
+    pub fn with(mut self, name: &str, channel: Arc<dyn Deliver>) -> Channels {
+        self.by_name.insert(name.to_string(), channel);
+        self
+    }
+
+    fn get(&self, name: &str) -> &Arc<dyn Deliver> {
+        self.by_name.get(name).unwrap_or(&self.fallback)
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct DispatchReport {
+    pub sent: usize,
+    pub retried: usize,
+    pub dead: usize,
+}
+
+/// Backoff before attempt `n + 1`: 1, 2, 4 ... minutes, at most 4 hours.
+pub fn backoff(attempts: i64) -> Duration {
+    Duration::minutes(1i64 << attempts.clamp(0, 8)).min(Duration::hours(4))
+}
+
+/// Claims due messages, sends them outside any transaction, records the result.
+pub async fn dispatch(
+    store: &Store,
+    channels: &Channels,
+    worker: &str,
+    batch: i64,
+) -> Result<DispatchReport, StoreError> {
+    let now = store.clock().now();
+    let mut tx = store.write().await?;
+    let claimed: Vec<Message> = on!(&mut tx, c, DB, PG => {
+        let lock = if PG { " FOR UPDATE SKIP LOCKED" } else { "" };
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3                AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4{lock})              RETURNING id, case_id, idempotency_key, channel, template, language, recipient, payload, attempts"
+        )))
+        .bind(worker)
+        .bind(now + Duration::seconds(LEASE))
+        .bind(now)
+        .bind(batch)
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    tx.commit().await?;
+    let mut report = DispatchReport::default();
+    for msg in claimed {
+        let result = channels.get(&msg.channel).deliver(&msg).await;
+        let now = store.clock().now();
+        let mut tx = store.write().await?;
+        let case = msg.case_id.map(CaseId);
+        match result {
+            Ok(receipt) => {
+                on!(&mut tx, c, DB, PG => {
+                    sqlx::query(
+                        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, receipt = $3,                          lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status = 'pending'",
+                    )
+                    .bind(msg.id)
+                    .bind(now)
+                    .bind(receipt.to_string())
+                    .execute(&mut *c)
+                    .await.map(|_| ())
+                })?;
+                if let Some(case) = case {
+                    history(
+                        &mut tx,
+                        case,
+                        now,
+                        "system",
+                        "delivered",
+                        None,
+                        &format!(
+                            "{} sent by {}",
+                            msg.template.as_deref().unwrap_or("message"),
+                            msg.channel
+                        ),
+                        json!({ "idempotency_key": msg.idempotency_key, "receipt": receipt }),
+                    )
+                    .await?;
+                }
+                report.sent += 1;
+            }
+            Err(error) => {
+                let attempts = msg.attempts + 1;
+                let dead = attempts >= MAX_ATTEMPTS;
+                on!(&mut tx, c, DB, PG => {
+                    sqlx::query(
+                        "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5,                          lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status = 'pending'",
+                    )
+                    .bind(msg.id)
+                    .bind(if dead { "dead" } else { "pending" })
+                    .bind(attempts)
+                    .bind(now + backoff(attempts))
+                    .bind(&error)
+                    .execute(&mut *c)
+                    .await.map(|_| ())
+                })?;
+                if let Some(case) = case {
+                    let kind = if dead {
+                        "dead_letter"
+                    } else {
+                        "delivery_failed"
+                    };
+                    history(
+                        &mut tx,
+                        case,
+                        now,
+                        "system",
+                        kind,
+                        None,
+                        &format!(
+                            "{} by {} failed (attempt {attempts} of {MAX_ATTEMPTS}): {error}",
+                            msg.template.as_deref().unwrap_or("message"),
+                            msg.channel
+                        ),
+                        json!({ "idempotency_key": msg.idempotency_key }),
+                    )
+                    .await?;
+                }
+                if dead {
+                    report.dead += 1
+                } else {
+                    report.retried += 1
+                }
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(report)
+}
