@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// The collection engine: advance cases, fire timers, send the outbox.
+    Engine {
+        #[command(subcommand)]
+        command: EngineCommand,
+    },
     /// Benchmarks whose numbers go into the README.
     Bench {
         #[command(subcommand)]
@@ -105,6 +110,12 @@ enum ExportKind {
     Customers,
     Invoices,
     Payments,
+    /// Cases with their state (JSON lines).
+    Cases,
+    /// The history of every case (JSON lines).
+    History,
+    /// Every outbound message with its idempotency key (JSON lines).
+    Outbox,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,9 +147,27 @@ enum ReportKind {
 }
 
 #[derive(Debug, Subcommand)]
+enum EngineCommand {
+    /// Run the engine: on the real clock until Ctrl-C, or through simulated days.
+    Run {
+        /// Advance a virtual clock day by day, as fast as possible; resumable after a crash.
+        #[arg(long, requires = "from")]
+        virtual_clock: bool,
+        /// First simulated day.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Number of simulated days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ScenarioCommand {
     /// Check scenario files (default: the scenarios/ directory); exits 1 on any error.
     Check { paths: Vec<PathBuf> },
+    /// Check and deploy scenario files as new versions (default: the scenarios/ directory).
+    Deploy { paths: Vec<PathBuf> },
     /// Show a scenario's steps and transitions.
     Show {
         id: String,
@@ -229,6 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         "the database has data already; the demo portfolio is not loaded again"
                     );
                 }
+            }
+            if demo {
+                crate::worker::deploy(&store, &[], &mut std::io::stderr()).await?;
             }
             crate::server::serve(store, listen, &db).await
         }
@@ -352,10 +384,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => {
             let store = open(&db).await?;
+            let runtime_kind = match kind {
+                ExportKind::Cases => Some(crate::worker::RuntimeExport::Cases),
+                ExportKind::History => Some(crate::worker::RuntimeExport::History),
+                ExportKind::Outbox => Some(crate::worker::RuntimeExport::Outbox),
+                _ => None,
+            };
+            if let Some(kind) = runtime_kind {
+                if format != ExportFileFormat::Jsonl {
+                    return Err(Refused(
+                        "cases, history and outbox export as JSON lines: add --format jsonl".into(),
+                    )
+                    .into());
+                }
+                let mut out: Box<dyn Write> = match &output {
+                    Some(p) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(p)
+                            .with_context(|| format!("cannot create {}", p.display()))?,
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                };
+                let n = crate::worker::export(&store, kind, out.as_mut()).await?;
+                out.flush()?;
+                if let Some(p) = output {
+                    eprintln!("exported {n} records to {}", p.display());
+                }
+                return Ok(());
+            }
             let kind = match kind {
                 ExportKind::Customers => FileKind::Customers,
                 ExportKind::Invoices => FileKind::Invoices,
-                ExportKind::Payments => FileKind::Payments,
+                _ => FileKind::Payments,
             };
             let format = match format {
                 ExportFileFormat::Csv => ExportFormat::Csv,
@@ -387,10 +446,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             bench: BenchKind::Conditions { evaluations, dir },
         } => crate::scenario::bench_conditions(&dir, evaluations, &mut std::io::stdout().lock()),
+        Command::Engine {
+            command:
+                EngineCommand::Run {
+                    virtual_clock,
+                    from,
+                    days,
+                },
+        } => {
+            if virtual_clock {
+                let from =
+                    from.ok_or_else(|| Refused("--virtual-clock needs --from DATE".into()))?;
+                crate::worker::run_virtual(&db, from, days, &mut std::io::stdout().lock()).await
+            } else {
+                let store = open(&db).await?;
+                eprintln!(
+                    "the engine is running on {} (Ctrl-C stops it)",
+                    store.backend_name()
+                );
+                crate::worker::run_real_time(store, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+            }
+        }
         Command::Scenario { command } => {
             let mut out = std::io::stdout().lock();
             match command {
                 ScenarioCommand::Check { paths } => crate::scenario::check(&paths, &mut out),
+                ScenarioCommand::Deploy { paths } => {
+                    let store = open(&db).await?;
+                    crate::worker::deploy(&store, &paths, &mut out).await
+                }
                 ScenarioCommand::Show { id, dir, format } => {
                     crate::scenario::show(&id, &dir, format, &mut out)
                 }

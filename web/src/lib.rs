@@ -9,3 +9,4 @@ pub mod output;
 pub mod scenario;
 pub mod server;
 pub mod ui;
+pub mod worker;

@@ -17,9 +17,32 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 pub fn app(store: Store) -> axum::Router {
     let state = AppState { store };
     api::router(state.clone())
-        .merge(crate::ui::router(state))
+        .merge(crate::ui::router(state.clone()))
+        .route("/metrics", axum::routing::get(metrics).with_state(state))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Prometheus metrics: cases by scenario and step, steps executed, timer lag, outbox and
+/// task backlogs.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match crate::worker::metrics_text(&state.store).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics failed");
+            axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 pub async fn serve(store: Store, listen: SocketAddr, db: &str) -> anyhow::Result<()> {
@@ -31,10 +54,17 @@ pub async fn serve(store: Store, listen: SocketAddr, db: &str) -> anyhow::Result
     eprintln!(
         "arrears is serving on http://{addr}/ (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/openapi.json)"
     );
+    // The engine's workers run beside the server and stop with it.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(crate::worker::run_real_time(store.clone(), async move {
+        let _ = stop_rx.await;
+    }));
     axum::serve(listener, app(store.clone()))
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server stopped")?;
+    let _ = stop_tx.send(());
+    let _ = engine.await;
     store.close().await;
     Ok(())
 }

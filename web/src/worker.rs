@@ -1,0 +1,268 @@
+//! The engine's workers in this process: `arrears engine run` (real time or a virtual clock),
+//! the loop `arrears serve` runs beside the server, `scenario deploy`, the runtime exports
+//! and the Prometheus metrics at /metrics.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use arrears_engine::runtime::{Channels, Runtime, WorkReport, views};
+use arrears_engine::store::Store;
+
+use crate::cli::Refused;
+
+/// Checks and deploys scenario files; cases already running keep their version.
+pub async fn deploy(store: &Store, paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<()> {
+    let paths = if paths.is_empty() {
+        vec![crate::scenario::default_dir()]
+    } else {
+        paths.to_vec()
+    };
+    let rt = Runtime::new(store.clone(), Channels::default());
+    let mut all = Vec::new();
+    for p in &paths {
+        if p.is_dir() {
+            all.extend(crate::scenario::load_all(p)?);
+        } else {
+            let dir = p.parent().map(PathBuf::from).unwrap_or_default();
+            let one = crate::scenario::load_all(&dir)?
+                .into_iter()
+                .filter(|s| s.source_path.file_name() == p.file_name());
+            all.extend(one);
+        }
+    }
+    if all.is_empty() {
+        return Err(Refused("no scenario to deploy".into()).into());
+    }
+    for sc in &all {
+        let d = rt.deploy(sc, "cli").await?;
+        if d.new {
+            writeln!(out, "{}: deployed version {}", d.scenario_id, d.version)?;
+        } else {
+            writeln!(out, "{}: unchanged (version {})", d.scenario_id, d.version)?;
+        }
+    }
+    Ok(())
+}
+
+/// Counters since the process started, for /metrics.
+#[derive(Default)]
+pub struct Metrics {
+    pub steps: AtomicU64,
+    pub started: AtomicU64,
+    pub events: AtomicU64,
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    /// Timer lag histogram: counts per upper bound in `LAG_BOUNDS_MS`, then +Inf.
+    pub lag: [AtomicU64; 8],
+    pub lag_sum_ms: AtomicU64,
+}
+
+pub const LAG_BOUNDS_MS: [u64; 7] = [10, 50, 100, 500, 1_000, 5_000, 60_000];
+
+pub static METRICS: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(Metrics::default);
+
+impl Metrics {
+    pub fn record(&self, r: &WorkReport) {
+        self.steps.fetch_add(r.steps as u64, Ordering::Relaxed);
+        self.started.fetch_add(r.started as u64, Ordering::Relaxed);
+        self.events.fetch_add(r.events as u64, Ordering::Relaxed);
+        self.sent.fetch_add(r.sent as u64, Ordering::Relaxed);
+        self.failed.fetch_add(r.failed as u64, Ordering::Relaxed);
+        for &lag in &r.lags_ms {
+            let lag = lag.max(0) as u64;
+            let i = LAG_BOUNDS_MS
+                .iter()
+                .position(|b| lag <= *b)
+                .unwrap_or(LAG_BOUNDS_MS.len());
+            self.lag[i].fetch_add(1, Ordering::Relaxed);
+            self.lag_sum_ms.fetch_add(lag, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The Prometheus text exposition of the runtime's gauges and this process's counters.
+pub async fn metrics_text(store: &Store) -> anyhow::Result<String> {
+    let g = views::gauges(store).await?;
+    let m = &*METRICS;
+    let mut s = String::new();
+    let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    s.push_str("# HELP arrears_cases Open cases by scenario, step and status.\n# TYPE arrears_cases gauge\n");
+    for (sc, step, status, n) in &g.cases {
+        s.push_str(&format!(
+            "arrears_cases{{scenario=\"{}\",step=\"{}\",status=\"{}\"}} {n}\n",
+            esc(sc),
+            esc(step),
+            esc(status)
+        ));
+    }
+    s.push_str("# HELP arrears_outbox_messages Outbox messages by status (pending is the backlog, dead the failures).\n# TYPE arrears_outbox_messages gauge\n");
+    for (status, n) in &g.outbox {
+        s.push_str(&format!(
+            "arrears_outbox_messages{{status=\"{}\"}} {n}\n",
+            esc(status)
+        ));
+    }
+    s.push_str("# HELP arrears_tasks Tasks by status (open and claimed are the backlog).\n# TYPE arrears_tasks gauge\n");
+    for (status, n) in &g.tasks {
+        s.push_str(&format!(
+            "arrears_tasks{{status=\"{}\"}} {n}\n",
+            esc(status)
+        ));
+    }
+    let oldest = g
+        .oldest_due_timer
+        .map(|d| (store.clock().now() - d).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    s.push_str(&format!(
+        "# HELP arrears_timers_due Timers due and not fired.\n# TYPE arrears_timers_due gauge\narrears_timers_due {}\n\
+         # HELP arrears_timer_backlog_seconds Age of the oldest due timer not fired.\n# TYPE arrears_timer_backlog_seconds gauge\narrears_timer_backlog_seconds {oldest}\n",
+        g.timers_due
+    ));
+    for (name, help, v) in [
+        (
+            "arrears_steps_executed_total",
+            "Case steps executed by this process.",
+            &m.steps,
+        ),
+        (
+            "arrears_cases_started_total",
+            "Cases started by this process.",
+            &m.started,
+        ),
+        (
+            "arrears_events_applied_total",
+            "Events applied by this process.",
+            &m.events,
+        ),
+        (
+            "arrears_messages_sent_total",
+            "Outbox messages sent by this process.",
+            &m.sent,
+        ),
+        (
+            "arrears_failures_total",
+            "Steps paused on a scenario error and messages dead-lettered.",
+            &m.failed,
+        ),
+    ] {
+        s.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            v.load(Ordering::Relaxed)
+        ));
+    }
+    s.push_str("# HELP arrears_timer_lag_seconds Time from a timer's due time to its firing.\n# TYPE arrears_timer_lag_seconds histogram\n");
+    let mut cumulative = 0;
+    for (i, b) in LAG_BOUNDS_MS.iter().enumerate() {
+        cumulative += m.lag[i].load(Ordering::Relaxed);
+        s.push_str(&format!(
+            "arrears_timer_lag_seconds_bucket{{le=\"{}\"}} {cumulative}\n",
+            *b as f64 / 1000.0
+        ));
+    }
+    cumulative += m.lag[LAG_BOUNDS_MS.len()].load(Ordering::Relaxed);
+    s.push_str(&format!(
+        "arrears_timer_lag_seconds_bucket{{le=\"+Inf\"}} {cumulative}\narrears_timer_lag_seconds_sum {}\narrears_timer_lag_seconds_count {cumulative}\n",
+        m.lag_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    ));
+    Ok(s)
+}
+
+/// Runs the engine on the real clock until `stop` resolves: events and timers every second,
+/// new cases every minute.
+pub async fn run_real_time(
+    store: Store,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let rt = Runtime::new(store, Channels::default());
+    tokio::pin!(stop);
+    let mut last_scan: Option<std::time::Instant> = None;
+    loop {
+        let scan = last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if scan {
+            last_scan = Some(std::time::Instant::now());
+        }
+        match rt.run_until_idle(scan).await {
+            Ok(r) => METRICS.record(&r),
+            Err(e) => tracing::error!(error = %e, "engine round failed; retrying"),
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// `arrears engine run --virtual-clock --from DATE --days N`.
+pub async fn run_virtual(
+    db: &str,
+    from: NaiveDate,
+    days: u32,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let clock = Arc::new(arrears_engine::ManualClock::at_date(from));
+    let store = Store::open(db, clock.clone()).await?;
+    let rt = Runtime::new(store.clone(), Channels::default());
+    let bar = ProgressBar::new(u64::from(days)).with_style(
+        ProgressStyle::with_template("{bar:40} day {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut done = 0u64;
+    let total = rt
+        .run_virtual(&clock, from, days, |day, r| {
+            METRICS.record(r);
+            done = (day - from).num_days().max(0) as u64 + 1;
+            bar.set_position(done);
+            bar.set_message(format!(
+                "{day}: {} started, {} steps, {} sent",
+                r.started, r.steps, r.sent
+            ));
+        })
+        .await
+        .context("the engine run stopped")?;
+    bar.finish_and_clear();
+    writeln!(
+        out,
+        "{from} + {days} days on {}: {} cases started, {} steps, {} events, {} messages sent, {} failures",
+        store.backend_name(),
+        total.started,
+        total.steps,
+        total.events,
+        total.sent,
+        total.failed
+    )?;
+    store.close().await;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum RuntimeExport {
+    Cases,
+    History,
+    Outbox,
+}
+
+/// One JSON object per line, in a stable order.
+pub async fn export(
+    store: &Store,
+    kind: RuntimeExport,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
+    fn lines<T: serde::Serialize>(rows: &[T], out: &mut dyn Write) -> anyhow::Result<usize> {
+        for r in rows {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        }
+        Ok(rows.len())
+    }
+    match kind {
+        RuntimeExport::Cases => lines(&views::cases(store).await?, out),
+        RuntimeExport::History => lines(&views::history(store).await?, out),
+        RuntimeExport::Outbox => lines(&views::outbox(store).await?, out),
+    }
+}
