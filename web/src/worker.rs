@@ -51,6 +51,17 @@ pub async fn deploy(store: &Store, paths: &[PathBuf], out: &mut dyn Write) -> an
     Ok(())
 }
 
+/// The runtime of this process. `ARREARS_LEASE_SECONDS` (default 300) is how long a claim
+/// of a killed worker blocks the others.
+pub fn runtime(store: Store) -> Runtime {
+    let lease = std::env::var("ARREARS_LEASE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(300);
+    Runtime::new(store, Channels::default()).with_lease(chrono::Duration::seconds(lease))
+}
+
 /// Counters since the process started, for /metrics.
 #[derive(Default)]
 pub struct Metrics {
@@ -180,7 +191,7 @@ pub async fn run_real_time(
     store: Store,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let rt = Runtime::new(store, Channels::default());
+    let rt = runtime(store);
     tokio::pin!(stop);
     let mut last_scan: Option<std::time::Instant> = None;
     loop {
@@ -208,7 +219,7 @@ pub async fn run_virtual(
 ) -> anyhow::Result<()> {
     let clock = Arc::new(arrears_engine::ManualClock::at_date(from));
     let store = Store::open(db, clock.clone()).await?;
-    let rt = Runtime::new(store.clone(), Channels::default());
+    let rt = runtime(store.clone());
     let bar = ProgressBar::new(u64::from(days)).with_style(
         ProgressStyle::with_template("{bar:40} day {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

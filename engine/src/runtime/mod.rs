@@ -88,6 +88,10 @@ pub struct Runtime {
     sandbox: Sandbox,
     channels: Channels,
     worker: String,
+    /// Leases are about processes staying alive, so they run on the wall clock even when
+    /// the cases run on a virtual one: a killed worker's claims expire in real seconds.
+    lease_clock: Arc<dyn crate::clock::Clock>,
+    lease: Duration,
 }
 
 /// How many timers, events or messages one claim takes.
@@ -102,7 +106,15 @@ impl Runtime {
             sandbox: Sandbox::new(),
             channels,
             worker: format!("{}-{}", std::process::id(), rand::random::<u32>()),
+            lease_clock: Arc::new(crate::clock::SystemClock),
+            lease: Duration::seconds(LEASE_SECONDS),
         }
+    }
+
+    /// How long a claim on a timer or a message holds before another worker may take it.
+    pub fn with_lease(mut self, lease: Duration) -> Runtime {
+        self.lease = lease;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -330,13 +342,14 @@ impl Runtime {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE timers SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
                    SELECT id FROM timers WHERE fired_at IS NULL AND due_at <= $3 \
-                   AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4{lock}) \
+                   AND (lease_until IS NULL OR lease_until < $5) ORDER BY due_at, id LIMIT $4{lock}) \
                  RETURNING id, case_id, kind, step, visit, task_id, due_at"
             )))
             .bind(&self.worker)
-            .bind(now + Duration::seconds(LEASE_SECONDS))
+            .bind(self.lease_clock.now() + self.lease)
             .bind(now)
             .bind(BATCH)
+            .bind(self.lease_clock.now())
             .fetch_all(&mut *c)
             .await
         }).map_err(StoreError::from)?;
@@ -842,7 +855,15 @@ impl Runtime {
     }
 
     pub async fn dispatch(&self) -> Result<DispatchReport, RuntimeError> {
-        Ok(outbox::dispatch(&self.store, &self.channels, &self.worker, BATCH).await?)
+        Ok(outbox::dispatch(
+            &self.store,
+            &self.channels,
+            &self.worker,
+            BATCH,
+            self.lease_clock.now(),
+            self.lease,
+        )
+        .await?)
     }
 
     /// Works until nothing is left to do now: events, case starts, due timers, the outbox.
@@ -904,7 +925,13 @@ impl Runtime {
         while exec::start_of(day) < until {
             // The working day starts at 06:00 UTC: letters of the day go out then.
             clock.set(exec::start_of(day) + Duration::hours(6));
-            let report = self.run_until_idle(true).await?;
+            let mut report = self.run_until_idle(true).await?;
+            // Work another worker claimed and has not finished (it may have died: its lease
+            // runs out) belongs to this day too: the day ends when nothing due is left.
+            while self.due_left().await? > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                report.add(self.run_until_idle(false).await?);
+            }
             progress(day, &report);
             total.add(report);
             day += Duration::days(1);
@@ -920,6 +947,25 @@ impl Runtime {
 
 /// id, customer, case, payload, actor
 type PendingEvent = (i64, Option<i64>, Option<i64>, String, String);
+
+impl Runtime {
+    /// Timers and messages due now and not done, whoever holds them.
+    async fn due_left(&self) -> Result<i64, RuntimeError> {
+        let now = self.now();
+        let mut tx = self.store.read().await?;
+        let n: i64 = on!(&mut tx, c, DB, PG => {
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND due_at <= $1) \
+                      + (SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1)",
+            )
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+        }).map_err(StoreError::from)?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
 
 async fn set_result(tx: &mut Tx, event: i64, result: &str) -> Result<(), StoreError> {
     on!(tx, c, DB, PG => {

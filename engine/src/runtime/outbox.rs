@@ -15,8 +15,6 @@ use super::case::{CaseRow, history};
 
 /// Attempts before a message is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 8;
-/// How long a dispatcher holds a claimed message before another may take it.
-const LEASE: i64 = 300;
 
 /// The same decision always makes the same key: scenario, customer, case start, step,
 /// visit of the step, channel. Two runs of the same portfolio produce the same keys, and a
@@ -165,18 +163,21 @@ pub async fn dispatch(
     channels: &Channels,
     worker: &str,
     batch: i64,
+    wall_now: DateTime<Utc>,
+    lease: Duration,
 ) -> Result<DispatchReport, StoreError> {
     let now = store.clock().now();
     let mut tx = store.write().await?;
     let claimed: Vec<Message> = on!(&mut tx, c, DB, PG => {
         let lock = if PG { " FOR UPDATE SKIP LOCKED" } else { "" };
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3                AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4{lock})              RETURNING id, case_id, idempotency_key, channel, template, language, recipient, payload, attempts"
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3                AND (lease_until IS NULL OR lease_until < $5) ORDER BY next_attempt_at, id LIMIT $4{lock})              RETURNING id, case_id, idempotency_key, channel, template, language, recipient, payload, attempts"
         )))
         .bind(worker)
-        .bind(now + Duration::seconds(LEASE))
+        .bind(wall_now + lease)
         .bind(now)
         .bind(batch)
+        .bind(wall_now)
         .fetch_all(&mut *c)
         .await
     })?;
