@@ -192,6 +192,11 @@ enum BenchKind {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Cases through a five-step scenario on the virtual clock: steps per second.
+    Engine {
+        #[arg(long, default_value_t = 100_000)]
+        cases: usize,
+    },
     /// Evaluate the shipped scenarios' conditions with cached ASTs: conditions per second.
     Conditions {
         #[arg(long, default_value_t = 2_000_000)]
@@ -443,6 +448,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format,
                 },
         } => crate::bench::ledger(cli.db.as_deref(), invoices, payments, customers, format).await,
+        Command::Bench {
+            bench: BenchKind::Engine { cases },
+        } => {
+            crate::bench_engine::engine(cli.db.as_deref(), cases, &mut std::io::stdout().lock())
+                .await
+        }
         Command::Bench {
             bench: BenchKind::Conditions { evaluations, dir },
         } => crate::scenario::bench_conditions(&dir, evaluations, &mut std::io::stdout().lock()),

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_engine;
 pub mod cli;
 pub mod output;
 pub mod scenario;

@@ -170,6 +170,17 @@ impl Runtime {
             .map(|o| o.1)
             .collect();
         let busy_subjects: HashSet<String> = open.into_iter().map(|o| o.2).collect();
+        // A debt a case has already worked through does not start another: a subject starts
+        // again only for receivables that fell due after its last case opened.
+        let last: Vec<(String, String, DateTime<Utc>)> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as("SELECT scenario_id, subject, MAX(opened_at) FROM cases GROUP BY scenario_id, subject")
+                .fetch_all(&mut *c)
+                .await
+        }).map_err(StoreError::from)?;
+        let last_opened: std::collections::HashMap<(String, String), NaiveDate> = last
+            .into_iter()
+            .map(|(s, sub, at)| ((s, sub), at.date_naive()))
+            .collect();
         let mut by_customer: BTreeMap<i64, Vec<crate::aging::AgingRow>> = BTreeMap::new();
         for row in report.rows {
             by_customer.entry(row.customer_id.0).or_default().push(row);
@@ -190,7 +201,17 @@ impl Runtime {
                 }
                 match sc.case_per {
                     CasePer::Customer => {
-                        if self.holds(&sc.start_when, &ctx) {
+                        let subject = format!("customer:{}", facts.customer.external_id);
+                        let newest_due = facts
+                            .rows
+                            .iter()
+                            .flat_map(|r| r.items.iter().flatten())
+                            .map(|i| i.due_date)
+                            .max();
+                        let worked = last_opened
+                            .get(&(sc.id.clone(), subject))
+                            .is_some_and(|opened| newest_due.is_none_or(|due| due <= *opened));
+                        if !worked && self.holds(&sc.start_when, &ctx) {
                             starts.push((
                                 v.clone(),
                                 customer_id,
