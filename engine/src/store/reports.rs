@@ -168,18 +168,29 @@ fn item_of(r: ItemRow, as_of: NaiveDate, buckets: &Buckets) -> ((i64, Currency),
     )
 }
 
+/// The customer condition: a plain equality when there is a customer, so the planner can use
+/// the customer index (`$2 IS NULL OR ...` would make it scan every open document).
+fn customer_filter(customer_id: Option<CustomerId>) -> &'static str {
+    if customer_id.is_some() {
+        "AND d.customer_id = $2"
+    } else {
+        "AND $2 IS NULL"
+    }
+}
+
 async fn open_item_rows(
     tx: &mut Tx,
     as_of: NaiveDate,
     customer_id: Option<CustomerId>,
 ) -> Result<Vec<ItemRow>, StoreError> {
+    let one = customer_filter(customer_id);
     let rows: Vec<ItemRow> = on!(tx, c, DB, PG => {
         let sql = format!(
             "SELECT x.id, x.kind, n.number, x.customer_id, x.currency, x.issue_date, x.due_date, x.gross_minor, x.open_minor \
              FROM (SELECT d.id, d.kind, d.customer_id, d.currency, d.issue_date, d.due_date, d.gross_minor, \
                    {OPEN_AS_OF} AS open_minor FROM {CANDIDATES} d \
                    WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
-                   AND ($2 IS NULL OR d.customer_id = $2)) x \
+                   {one}) x \
              JOIN documents n ON n.id = x.id \
              WHERE x.open_minor > 0 ORDER BY x.customer_id, x.due_date, x.id"
         );
@@ -205,6 +216,7 @@ struct DueRow {
 /// Open receivables as rows summed here rather than by SQL: on SQLite a GROUP BY over the
 /// computed open amount costs more than reading the rows.
 async fn due_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<DueRow>, StoreError> {
+    let one = customer_filter(q.customer_id);
     let rows = on!(tx, c, DB, PG => {
         // `LIMIT -1` (SQLite) and `OFFSET 0` (PostgreSQL) keep the planner from flattening
         // the subquery and computing each open amount twice (for the filter and the result).
@@ -217,7 +229,7 @@ async fn due_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<DueRow>, StoreError
             "SELECT customer_id, currency, {days} AS days, open_minor \
              FROM (SELECT d.customer_id, d.currency, d.due_date, {OPEN_AS_OF} AS open_minor FROM {CANDIDATES} d \
                    WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND d.issue_date <= $1 \
-                   AND ($2 IS NULL OR d.customer_id = $2) {no_flatten}) x \
+                   {one} {no_flatten}) x \
              WHERE open_minor > 0"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -230,12 +242,13 @@ async fn due_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<DueRow>, StoreError
 }
 
 async fn credit_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    let one = customer_filter(q.customer_id);
     let rows = on!(tx, c, DB, PG => {
         let sql = format!(
             "SELECT customer_id, currency, CAST(SUM(credit_minor) AS BIGINT) FROM \
              (SELECT d.customer_id, d.currency, {CREDIT_AS_OF} AS credit_minor FROM {CANDIDATES} d \
               WHERE d.kind IN ('payment','credit_note','credit_transfer') AND d.issue_date <= $1 \
-              AND ($2 IS NULL OR d.customer_id = $2)) x \
+              {one}) x \
              WHERE credit_minor > 0 GROUP BY customer_id, currency"
         );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
