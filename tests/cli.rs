@@ -166,6 +166,10 @@ async fn serve_demo_answers_health_ui_and_api_on_localhost() -> anyhow::Result<(
     let mut child = Command::new(arrears_bin())
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .env("ARREARS_DATABASE_URL", &db)
+        .env(
+            "ARREARS_SCENARIOS",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"),
+        )
         .current_dir(dir.path())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -207,6 +211,45 @@ async fn serve_demo_answers_health_ui_and_api_on_localhost() -> anyhow::Result<(
         Some(5),
         "the demo portfolio is loaded"
     );
+    // The engine runs beside the server: the shipped scenarios start cases on the demo book.
+    let mut cases = serde_json::Value::Null;
+    for _ in 0..100 {
+        cases = http
+            .get(format!("{base}/api/v1/cases"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if cases.as_array().is_some_and(|c| !c.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let first = cases
+        .as_array()
+        .and_then(|c| c.first())
+        .ok_or_else(|| anyhow::anyhow!("no case started: {cases}"))?;
+    assert!(first["scenario_id"].is_string(), "{first}");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(metrics.contains("arrears_cases{scenario="), "{metrics}");
+    assert!(
+        metrics.contains("arrears_timer_lag_seconds_bucket"),
+        "{metrics}"
+    );
+    // A bad event names the field.
+    let bad = http
+        .post(format!("{base}/api/v1/cases/1/events"))
+        .json(&serde_json::json!({ "kind": "promise_to_pay", "date": "soon", "amount": "10.00" }))
+        .send()
+        .await?;
+    assert_eq!(bad.status().as_u16(), 400);
+    let problem: serde_json::Value = bad.json().await?;
+    assert_eq!(problem["errors"][0]["pointer"], "/date", "{problem}");
     child.kill()?;
     child.wait()?;
     Ok(())

@@ -265,7 +265,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if demo {
-                crate::worker::deploy(&store, &[], &mut std::io::stderr()).await?;
+                let dir = crate::scenario::default_dir();
+                if dir.is_dir() {
+                    crate::worker::deploy(&store, &[], &mut std::io::stderr()).await?;
+                } else {
+                    tracing::warn!(dir = %dir.display(), "no scenario directory: the demo runs without collection scenarios (set ARREARS_SCENARIOS)");
+                }
             }
             crate::server::serve(store, listen, &db).await
         }

@@ -15,7 +15,8 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Everything the server answers.
 pub fn app(store: Store) -> axum::Router {
-    let state = AppState { store };
+    let runtime = std::sync::Arc::new(crate::worker::runtime(store.clone()));
+    let state = AppState { store, runtime };
     api::router(state.clone())
         .merge(crate::ui::router(state.clone()))
         .route("/metrics", axum::routing::get(metrics).with_state(state))

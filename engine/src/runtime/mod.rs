@@ -354,6 +354,51 @@ impl Runtime {
         Ok(Some(CaseId(id)))
     }
 
+    /// Starts a case by hand in the latest version of a scenario whose `applies_to` holds
+    /// for the customer (its `start_when` is the person's call).
+    pub async fn start_manual(
+        &self,
+        customer: CustomerId,
+        scenario_id: &str,
+        actor: &str,
+    ) -> Result<CaseId, RuntimeError> {
+        let versions = self.registry.latest(&self.store).await?;
+        let Some(v) = versions.iter().find(|v| v.scenario.id == scenario_id) else {
+            let known: Vec<&str> = versions.iter().map(|v| v.scenario.id.as_str()).collect();
+            return Err(RuntimeError::Refused(format!(
+                "/scenario: no deployed scenario `{scenario_id}` (deployed: {})",
+                known.join(", ")
+            )));
+        };
+        if v.scenario.case_per == CasePer::Invoice {
+            return Err(RuntimeError::Refused(format!(
+                "/scenario: `{scenario_id}` runs one case per invoice; its cases start from the ledger"
+            )));
+        }
+        let mut tx = self.store.read().await?;
+        let facts = ledger_facts(&mut tx, customer, self.now().date_naive()).await?;
+        tx.commit().await?;
+        let ctx = facts.context(self.now().date_naive(), None, None, BTreeMap::new());
+        if !self.holds(&v.scenario.applies_to, &ctx) {
+            return Err(RuntimeError::Refused(format!(
+                "/scenario: `{scenario_id}` does not apply to customer {}: {} ({})",
+                facts.customer.external_id,
+                v.scenario.applies_to.source,
+                self.sandbox
+                    .explain(&v.scenario.applies_to, &mut ctx.scope())
+            )));
+        }
+        let subject = format!("customer:{}", facts.customer.external_id);
+        self.start_case(v, customer, None, &subject, actor)
+            .await?
+            .ok_or_else(|| {
+                RuntimeError::Refused(format!(
+                    "/customer: customer {} already has an open case in `{scenario_id}`",
+                    facts.customer.external_id
+                ))
+            })
+    }
+
     /// Claims due timers and fires each in its own transaction.
     pub async fn fire_due(&self) -> Result<WorkReport, RuntimeError> {
         let now = self.now();

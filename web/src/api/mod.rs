@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`, its OpenAPI document (generated from the handlers'
 //! annotations) at `/api/openapi.json`, and `/healthz`.
 
+mod cases;
 pub mod error;
 mod ledger;
 
@@ -20,6 +21,7 @@ use arrears_engine::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub runtime: Arc<arrears_engine::runtime::Runtime>,
 }
 
 #[derive(OpenApi)]
@@ -36,6 +38,8 @@ pub struct AppState {
         (name = "allocations", description = "Money applied to receivables"),
         (name = "balances", description = "Derived balances and open items"),
         (name = "reports", description = "Aging and other reports"),
+        (name = "cases", description = "Collection cases, their history and events"),
+        (name = "tasks", description = "Collectors' tasks: calls, approvals, court stages"),
     )
 )]
 struct ApiDoc;
@@ -43,7 +47,7 @@ struct ApiDoc;
 /// The API router and its OpenAPI document, built from the same route list.
 pub fn router(state: AppState) -> axum::Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", ledger::router())
+        .nest("/api/v1", ledger::router().merge(cases::router()))
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);
