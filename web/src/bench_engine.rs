@@ -97,7 +97,7 @@ pub async fn engine(
             .map(|i| {
                 let mut d = DocumentInput::new(
                     DocumentKind::Invoice,
-                    &format!("FV/B/{i:07}"),
+                    format!("FV/B/{i:07}"),
                     CustomerRef::External(format!("B{i:07}")),
                     Currency::PLN,
                     start - chrono::Duration::days(30),
@@ -106,7 +106,7 @@ pub async fn engine(
                 d.lines = vec![LineInput {
                     description: "Bench".into(),
                     quantity: Decimal::ONE,
-                    unit_price: Decimal::new(100_00 + i as i64 % 1000, 2),
+                    unit_price: Decimal::new(10_000 + i as i64 % 1000, 2),
                     tax_rate: Decimal::ZERO,
                 }];
                 d

@@ -342,10 +342,12 @@ impl ReceivableRow {
     }
 }
 
-const RECEIVABLE_SQL: &str = "SELECT d.id, d.kind, d.number, d.customer_id, d.currency, d.issue_date, d.due_date, d.gross_minor, \
+/// The columns of a receivable as booking sees it, over `d`; callers add the FROM clause.
+const RECEIVABLE_COLUMNS: &str = "SELECT d.id, d.kind, d.number, d.customer_id, d.currency, d.issue_date, d.due_date, d.gross_minor, \
     d.gross_minor - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a WHERE a.target_id = d.id), 0) AS open_minor, \
-    COALESCE((SELECT CAST(SUM(c.gross_minor) AS BIGINT) FROM documents c WHERE c.corrects_id = d.id AND c.kind = 'credit_note'), 0) AS credited_minor \
-    FROM documents d WHERE d.kind IN ('invoice','debit_note','interest_note','fee') AND ";
+    COALESCE((SELECT CAST(SUM(c.gross_minor) AS BIGINT) FROM documents c WHERE c.corrects_id = d.id AND c.kind = 'credit_note'), 0) AS credited_minor";
+
+const RECEIVABLE_KINDS: &str = "d.kind IN ('invoice','debit_note','interest_note','fee')";
 
 /// An allocation decided during booking, before the source document has its id.
 struct PlannedAllocation {
@@ -1005,6 +1007,10 @@ impl Ids {
 }
 
 /// Receivables by id, or all open receivables of some customers.
+///
+/// Both lookups are driven from the keys (CROSS JOIN fixes the join order on SQLite): given
+/// `d.kind IN (...) AND d.id IN (...)`, SQLite prefers the `(kind, number)` index and walks
+/// every receivable in the ledger for each batch, which made a bulk load quadratic.
 async fn load_receivables(
     tx: &mut Tx,
     ids: &[i64],
@@ -1012,10 +1018,20 @@ async fn load_receivables(
 ) -> Result<Vec<Receivable>, StoreError> {
     let mut rows: Vec<ReceivableRow> = Vec::new();
     if !ids.is_empty() {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         rows = on!(&mut *tx, c, DB, PG => {
-            let sql = format!("{RECEIVABLE_SQL} {}", Ids::sql_in(PG, "d.id", 1));
+            let sql = if PG {
+                format!("{RECEIVABLE_COLUMNS} FROM documents d WHERE d.id = ANY($1) AND {RECEIVABLE_KINDS}")
+            } else {
+                format!(
+                    "{RECEIVABLE_COLUMNS} FROM json_each($1) j CROSS JOIN documents d \
+                     WHERE d.id = j.value AND {RECEIVABLE_KINDS}"
+                )
+            };
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(Ids::from_vec(ids))
+                .bind(List(ids))
                 .fetch_all(&mut *c)
                 .await
         })?;
@@ -1023,8 +1039,9 @@ async fn load_receivables(
     if !open_of_customers.is_empty() {
         let open: Vec<ReceivableRow> = on!(&mut *tx, c, DB, PG => {
             let sql = format!(
-                "{RECEIVABLE_SQL} d.id IN (SELECT document_id FROM open_documents WHERE {})",
-                Ids::sql_in(PG, "customer_id", 1)
+                "{RECEIVABLE_COLUMNS} FROM open_documents o CROSS JOIN documents d \
+                 WHERE d.id = o.document_id AND {} AND {RECEIVABLE_KINDS}",
+                Ids::sql_in(PG, "o.customer_id", 1)
             );
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(Ids::from_vec(open_of_customers))
@@ -1049,7 +1066,10 @@ async fn receivables_by_number(
         return Ok(Vec::new());
     }
     let rows: Vec<ReceivableRow> = on!(tx, c, DB, PG => {
-        let sql = format!("{RECEIVABLE_SQL} {}", List::<String>::sql_in(PG, "d.number", 1));
+        let sql = format!(
+            "{RECEIVABLE_COLUMNS} FROM documents d WHERE {RECEIVABLE_KINDS} AND {}",
+            List::<String>::sql_in(PG, "d.number", 1)
+        );
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(List(numbers.to_vec()))
             .fetch_all(&mut *c)
@@ -1287,14 +1307,21 @@ async fn book_in(
     let mut rejections = Vec::new();
 
     // 1. Customers.
-    let mut ids = Vec::new();
-    let mut externals = Vec::new();
+    // Each customer once: a batch usually holds many documents of each.
+    let mut ids = HashSet::new();
+    let mut externals = HashSet::new();
     for d in docs {
         match &d.customer {
-            CustomerRef::Id(id) => ids.push(id.0),
-            CustomerRef::External(e) => externals.push(e.trim().to_string()),
+            CustomerRef::Id(id) => {
+                ids.insert(id.0);
+            }
+            CustomerRef::External(e) => {
+                externals.insert(e.trim());
+            }
         }
     }
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let externals: Vec<String> = externals.into_iter().map(str::to_string).collect();
     let (by_id, by_ext) = customer_names(tx, &ids, &externals).await?;
     let mut customers: Vec<(i64, String)> = Vec::with_capacity(docs.len());
     for (item, d) in docs.iter().enumerate() {
@@ -1801,20 +1828,26 @@ async fn existing_documents(
     let mut seen = HashSet::new();
     for (kind, (numbers, exts)) in by_kind {
         let rows: Vec<ExistingRow> = on!(&mut *tx, c, DB, PG => {
-            let sql = format!(
-                "SELECT id, kind, number, external_id, customer_id, currency, net_minor, tax_minor, gross_minor, \
-                 issue_date, due_date, reference, memo FROM documents WHERE kind = $1 AND {} \
-                 UNION SELECT id, kind, number, external_id, customer_id, currency, net_minor, tax_minor, gross_minor, \
-                 issue_date, due_date, reference, memo FROM documents WHERE kind = $1 AND {}",
-                List::<String>::sql_in(PG, "number", 2),
-                List::<String>::sql_in(PG, "external_id", 3)
-            );
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            const COLUMNS: &str = "SELECT id, kind, number, external_id, customer_id, currency, net_minor, \
+                tax_minor, gross_minor, issue_date, due_date, reference, memo FROM documents WHERE kind = $1 AND";
+            // Without external ids, the UNION (and the temporary b-tree it sorts through) is
+            // pure cost.
+            let sql = if exts.is_empty() {
+                format!("{COLUMNS} {}", List::<String>::sql_in(PG, "number", 2))
+            } else {
+                format!(
+                    "{COLUMNS} {} UNION {COLUMNS} {}",
+                    List::<String>::sql_in(PG, "number", 2),
+                    List::<String>::sql_in(PG, "external_id", 3)
+                )
+            };
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(kind.as_str())
-                .bind(List(numbers))
-                .bind(List(exts))
-                .fetch_all(&mut *c)
-                .await
+                .bind(List(numbers));
+            if !exts.is_empty() {
+                q = q.bind(List(exts));
+            }
+            q.fetch_all(&mut *c).await
         })?;
         out.extend(rows.into_iter().filter(|r| seen.insert(r.id)));
     }
