@@ -263,7 +263,7 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
                     cx.actor,
                     "approval_requested",
                     Some(&step.id),
-                    &format!("waiting for approval by {role} (task {t})"),
+                    &format!("waiting for approval by {role}"),
                     json!({ "task": t }),
                 )
                 .await?;
@@ -339,7 +339,7 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
                 cx.actor,
                 "task_created",
                 Some(&step.id),
-                &format!("task {t}: {title}"),
+                &format!("task: {title}"),
                 json!({ "task": t }),
             )
             .await?;
@@ -475,7 +475,7 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
                 Some(connector),
                 json!({
                     "connector": connector, "action": action, "payload": body,
-                    "case": case.id, "customer": cx.facts.customer.external_id,
+                    "case": format!("{}/{}/{}", case.scenario_id, case.subject, case.opened_at.format("%Y%m%d")), "customer": cx.facts.customer.external_id,
                 }),
                 cx.now,
             )

@@ -159,8 +159,11 @@ impl Runtime {
             },
         )
         .await?;
+        // A case closed today still counts as open for today's starts: the scan gives the same
+        // answer whenever in the day it runs (a run resumed after a crash repeats the day).
         let open: Vec<(String, i64, String)> = on!(&mut tx, c, DB, PG => {
-            sqlx::query_as("SELECT scenario_id, customer_id, subject FROM cases WHERE status <> 'closed'")
+            sqlx::query_as("SELECT scenario_id, customer_id, subject FROM cases WHERE status <> 'closed' OR closed_at >= $1")
+                .bind(exec::start_of(today))
                 .fetch_all(&mut *c)
                 .await
         }).map_err(StoreError::from)?;
@@ -509,7 +512,7 @@ impl Runtime {
                         "system",
                         "task_reopened",
                         Some(&case.step),
-                        &format!("task {task_id}: next-contact date reached"),
+                        "a snoozed task re-opened: its next-contact date came",
                         json!({ "task": task_id }),
                     )
                     .await?;
@@ -564,7 +567,7 @@ impl Runtime {
             "system",
             "task_escalated",
             Some(&case.step),
-            &format!("task {task_id} is overdue: escalated to {to}"),
+            &format!("task `{}` is overdue: escalated to {to}", task.title),
             json!({ "task": task_id, "to": to }),
         )
         .await?;
@@ -761,7 +764,7 @@ impl Runtime {
             actor,
             "task_completed",
             t.step.as_deref(),
-            &format!("task {}: {outcome}", t.id),
+            &format!("task `{}`: {outcome}", t.title),
             json!({ "task": t.id, "outcome": outcome, "data": data }),
         )
         .await?;

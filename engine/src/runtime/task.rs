@@ -275,7 +275,7 @@ pub async fn snooze(
         actor,
         "task_snoozed",
         case.step.as_str().into(),
-        &format!("task {} snoozed until {until}", t.id),
+        &format!("task `{}` snoozed until {until}", t.title),
         json!({ "task": t.id }),
     )
     .await
