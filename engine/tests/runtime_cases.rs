@@ -361,3 +361,77 @@ async fn consumer_and_business_customers_take_different_paths() {
         w.db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn running_cases_keep_their_version_until_migrated_with_an_explicit_step_map() {
+    for w in worlds().await {
+        let backend = w.db.backend;
+        w.store
+            .save_customers(&[customer("B4", "business")])
+            .await
+            .expect("customer");
+        w.store
+            .book(
+                &[invoice("FV/4", "B4", "2026-10-14", "2026-10-28", "700.00")],
+                &Actor::system(),
+            )
+            .await
+            .expect("invoice");
+        w.run("2026-11-02", 1).await;
+        // Version 2 renames the step the case waits in.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let source = std::fs::read_to_string(dir.join("b2b-standard.yaml")).expect("source");
+        let changed = source.replace("id: wait_1", "id: wait_first");
+        let outcome =
+            arrears_engine::scenario::check_source("b2b-v2.yaml", &changed, &dir, &Sandbox::new());
+        let mut v2 = outcome.scenario.expect("version 2 checks");
+        v2.source_path = dir.join("b2b-standard.yaml");
+        let deployed = w.rt.deploy(&v2, "test").await.expect("deploy");
+        assert_eq!(deployed.version, 2, "{backend}");
+        let cases = views::cases(&w.store).await.expect("cases");
+        assert_eq!(
+            (cases[0].version, cases[0].step.as_str()),
+            (1, "wait_1"),
+            "{backend}: a running case keeps its version"
+        );
+
+        let none = std::collections::BTreeMap::new();
+        let refused =
+            w.rt.migrate("b2b-standard", 1, 2, &none, true, "test")
+                .await;
+        let err = refused.expect_err("wait_1 is not in version 2").to_string();
+        assert!(err.contains("`wait_1` (1 case(s))"), "{backend}: {err}");
+
+        let map: std::collections::BTreeMap<String, String> =
+            [("wait_1".to_string(), "wait_first".to_string())].into();
+        let preview =
+            w.rt.migrate("b2b-standard", 1, 2, &map, true, "test")
+                .await
+                .expect("dry run");
+        assert_eq!(preview.len(), 1);
+        assert_eq!(
+            (preview[0].to_step.as_str(), preview[0].cases),
+            ("wait_first", 1)
+        );
+        let cases = views::cases(&w.store).await.expect("cases");
+        assert_eq!(cases[0].version, 1, "{backend}: a dry run changes nothing");
+
+        w.rt.migrate("b2b-standard", 1, 2, &map, false, "test")
+            .await
+            .expect("migrate");
+        let cases = views::cases(&w.store).await.expect("cases");
+        assert_eq!(
+            (cases[0].version, cases[0].step.as_str()),
+            (2, "wait_first"),
+            "{backend}"
+        );
+        // The case goes on in version 2: the second reminder still goes out.
+        w.run("2026-11-03", 12).await;
+        assert_eq!(
+            sent_on(&w.outbox().await, "reminder_2").len(),
+            1,
+            "{backend}"
+        );
+        w.db.cleanup().await;
+    }
+}

@@ -168,6 +168,21 @@ enum ScenarioCommand {
     Check { paths: Vec<PathBuf> },
     /// Check and deploy scenario files as new versions (default: the scenarios/ directory).
     Deploy { paths: Vec<PathBuf> },
+    /// Move the open cases of a scenario from one deployed version to another.
+    Migrate {
+        /// The scenario's id.
+        scenario: String,
+        #[arg(long)]
+        from: i64,
+        #[arg(long)]
+        to: i64,
+        /// OLD=NEW: cases at step OLD continue at step NEW (repeat for several).
+        #[arg(long = "map", value_name = "OLD=NEW")]
+        map: Vec<String>,
+        /// Show what would move, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show a scenario's steps and transitions.
     Show {
         id: String,
@@ -490,6 +505,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = std::io::stdout().lock();
             match command {
                 ScenarioCommand::Check { paths } => crate::scenario::check(&paths, &mut out),
+                ScenarioCommand::Migrate {
+                    scenario,
+                    from,
+                    to,
+                    map,
+                    dry_run,
+                } => {
+                    let mut steps = std::collections::BTreeMap::new();
+                    for m in &map {
+                        let (old, new) = m.split_once('=').ok_or_else(|| {
+                            Refused(format!(
+                                "--map {m}: expected OLD=NEW, e.g. --map wait_1=wait_first"
+                            ))
+                        })?;
+                        steps.insert(old.trim().to_string(), new.trim().to_string());
+                    }
+                    let store = open(&db).await?;
+                    let rt = crate::worker::runtime(store);
+                    let moves = rt
+                        .migrate(&scenario, from, to, &steps, dry_run, "cli")
+                        .await
+                        .map_err(|e| Refused(e.to_string()))?;
+                    let total: usize = moves.iter().map(|m| m.cases).sum();
+                    for m in &moves {
+                        writeln!(
+                            out,
+                            "{:>6} case(s)  {} -> {}",
+                            m.cases, m.from_step, m.to_step
+                        )?;
+                    }
+                    writeln!(
+                        out,
+                        "{total} open case(s) of {scenario} {} from version {from} to {to}",
+                        if dry_run { "would move" } else { "moved" }
+                    )?;
+                    Ok(())
+                }
                 ScenarioCommand::Deploy { paths } => {
                     let store = open(&db).await?;
                     crate::worker::deploy(&store, &paths, &mut out).await

@@ -71,6 +71,14 @@ impl WorkReport {
     }
 }
 
+/// How many open cases a migration moves from one step to another.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationMove {
+    pub from_step: String,
+    pub to_step: String,
+    pub cases: usize,
+}
+
 #[derive(sqlx::FromRow)]
 struct TimerRow {
     id: i64,
@@ -400,6 +408,134 @@ impl Runtime {
                     facts.customer.external_id
                 ))
             })
+    }
+
+    /// Moves the open cases of `scenario_id` from version `from` to version `to`, each at the
+    /// step `map` names (by default the step of the same id). Refused, changing nothing, when
+    /// a case would land on a step version `to` does not have. With `dry_run` it only
+    /// reports what it would do.
+    pub async fn migrate(
+        &self,
+        scenario_id: &str,
+        from: i64,
+        to: i64,
+        map: &BTreeMap<String, String>,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<Vec<MigrationMove>, RuntimeError> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let ids: Vec<(i64, i64)> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as("SELECT id, version FROM scenario_versions WHERE scenario_id = $1 AND version IN ($2, $3)")
+                .bind(scenario_id)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *c)
+                .await
+        }).map_err(StoreError::from)?;
+        let id_of = |v: i64| ids.iter().find(|(_, n)| *n == v).map(|(id, _)| *id);
+        let (Some(from_id), Some(to_id)) = (id_of(from), id_of(to)) else {
+            return Err(RuntimeError::Refused(format!(
+                "scenario `{scenario_id}` has no version {} deployed",
+                if id_of(from).is_none() { from } else { to }
+            )));
+        };
+        let target = self.registry.get(&self.store, to_id).await?;
+        for (old, new) in map {
+            if target.scenario.step(new).is_none() {
+                return Err(RuntimeError::Refused(format!(
+                    "--map {old}={new}: version {to} of `{scenario_id}` has no step `{new}`"
+                )));
+            }
+        }
+        let cases: Vec<CaseRow> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM cases WHERE scenario_version_id = $1 AND status <> 'closed' ORDER BY id"
+            )))
+            .bind(from_id)
+            .fetch_all(&mut *c)
+            .await
+        }).map_err(StoreError::from)?;
+        let mut moves: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut missing: BTreeMap<String, usize> = BTreeMap::new();
+        for case in &cases {
+            let step = map
+                .get(&case.step)
+                .cloned()
+                .unwrap_or_else(|| case.step.clone());
+            if target.scenario.step(&step).is_none() {
+                *missing.entry(case.step.clone()).or_default() += 1;
+            } else {
+                *moves.entry((case.step.clone(), step)).or_default() += 1;
+            }
+        }
+        if !missing.is_empty() {
+            return Err(RuntimeError::Refused(format!(
+                "version {to} of `{scenario_id}` has no step for {}: add --map OLD=NEW for each",
+                missing
+                    .iter()
+                    .map(|(s, n)| format!("`{s}` ({n} case(s))"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if !dry_run {
+            for mut case in cases {
+                let step = map
+                    .get(&case.step)
+                    .cloned()
+                    .unwrap_or_else(|| case.step.clone());
+                let moved = step != case.step;
+                let why = format!("migrated from version {from} to {to} by {actor}");
+                case.scenario_version_id = to_id;
+                if moved {
+                    let facts =
+                        ledger_facts(&mut tx, CustomerId(case.customer_id), now.date_naive())
+                            .await?;
+                    let cx = Ctx {
+                        now,
+                        actor,
+                        version: &target,
+                        facts: &facts,
+                        sandbox: &self.sandbox,
+                    };
+                    exec::enter(&mut tx, &cx, &mut case, &step, &why).await?;
+                } else {
+                    history(
+                        &mut tx,
+                        case.case_id(),
+                        now,
+                        actor,
+                        "migrated",
+                        Some(&step),
+                        &why,
+                        json!({ "from": from, "to": to }),
+                    )
+                    .await?;
+                }
+                on!(&mut tx, c, DB, PG => {
+                    sqlx::query("UPDATE cases SET scenario_version_id = $2 WHERE id = $1")
+                        .bind(case.id)
+                        .bind(to_id)
+                        .execute(&mut *c)
+                        .await
+                        .map(|_| ())
+                })
+                .map_err(StoreError::from)?;
+                save_case(&mut tx, &case, now).await?;
+            }
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(moves
+            .into_iter()
+            .map(|((from_step, to_step), cases)| MigrationMove {
+                from_step,
+                to_step,
+                cases,
+            })
+            .collect())
     }
 
     /// Claims due timers and fires each in its own transaction.
