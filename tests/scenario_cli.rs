@@ -91,3 +91,75 @@ fn show_prints_text_mermaid_and_json() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("Did you mean `consumer`?"));
 }
+
+#[tokio::test]
+async fn simulate_reports_per_step_over_a_copy_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for db in arrears_e2e::TestDb::all().await {
+        let backend = db.backend;
+        let out = arrears(
+            &db.url,
+            dir.path(),
+            &[
+                "demo",
+                "--seed",
+                "5",
+                "--customers",
+                "200",
+                "--as-of",
+                "2026-11-01",
+            ],
+        );
+        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
+        let scenarios = repo().join("scenarios").display().to_string();
+        let out = arrears(
+            &db.url,
+            dir.path(),
+            &[
+                "scenario",
+                "simulate",
+                &scenarios,
+                "--from",
+                "2026-11-02",
+                "--days",
+                "20",
+                "--cost",
+                "letter=4.00",
+                "--format",
+                "json",
+            ],
+        );
+        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(
+            report["cases_started"].as_u64().unwrap_or(0) > 0,
+            "{backend}: {report}"
+        );
+        let steps = report["steps_detail"].as_array().expect("steps");
+        let first = steps
+            .iter()
+            .find(|s| s["scenario"] == "b2b-standard" && s["step"] == "reminder_1")
+            .unwrap_or_else(|| panic!("{backend}: {report}"));
+        let letters = first["messages"]["letter"].as_u64().unwrap_or(0);
+        assert!(letters > 0, "{backend}: {first}");
+        // Letters at the --cost given; e-mails free.
+        assert_eq!(
+            first["cost"].as_str(),
+            Some(format!("{}.00", letters * 4).as_str()),
+            "{backend}: {first}"
+        );
+        // The source database was only read.
+        let out = arrears(
+            &db.url,
+            dir.path(),
+            &["export", "cases", "--format", "jsonl"],
+        );
+        assert!(out.status.success());
+        assert_eq!(
+            text(&out.stdout),
+            "",
+            "{backend}: the simulation wrote no case"
+        );
+        db.cleanup().await;
+    }
+}

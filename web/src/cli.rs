@@ -168,6 +168,22 @@ enum ScenarioCommand {
     Check { paths: Vec<PathBuf> },
     /// Check and deploy scenario files as new versions (default: the scenarios/ directory).
     Deploy { paths: Vec<PathBuf> },
+    /// Run scenarios (default: scenarios/; or a changed draft) over a copy of the portfolio on
+    /// the virtual clock and report, per step, the messages, tasks, closures and costs they
+    /// would cause. Nothing is sent and the database is only read.
+    Simulate {
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// CHANNEL=AMOUNT: the cost of one message (defaults: email 0.00, sms 0.15, letter 3.50,
+        /// registered_letter 12.00).
+        #[arg(long = "cost", value_name = "CHANNEL=AMOUNT")]
+        costs: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Move the open cases of a scenario from one deployed version to another.
     Migrate {
         /// The scenario's id.
@@ -505,6 +521,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = std::io::stdout().lock();
             match command {
                 ScenarioCommand::Check { paths } => crate::scenario::check(&paths, &mut out),
+                ScenarioCommand::Simulate {
+                    paths,
+                    from,
+                    days,
+                    costs,
+                    format,
+                } => {
+                    let store = open(&db).await?;
+                    crate::simulate::simulate(&store, &paths, from, days, &costs, format, &mut out)
+                        .await
+                }
                 ScenarioCommand::Migrate {
                     scenario,
                     from,

@@ -9,5 +9,6 @@ pub mod cli;
 pub mod output;
 pub mod scenario;
 pub mod server;
+pub mod simulate;
 pub mod ui;
 pub mod worker;
