@@ -5,3 +5,4 @@
 #![forbid(unsafe_code)]
 
 pub mod ledger_csv;
+pub mod webhook;

@@ -59,7 +59,28 @@ pub fn runtime(store: Store) -> Runtime {
         .and_then(|s| s.parse::<i64>().ok())
         .filter(|s| *s > 0)
         .unwrap_or(300);
-    Runtime::new(store, Channels::default()).with_lease(chrono::Duration::seconds(lease))
+    let mut channels = Channels::default();
+    if let Ok(config) = std::env::var("ARREARS_WEBHOOKS") {
+        match arrears_connectors::webhook::WebhookChannel::parse_config(&config) {
+            Ok(urls) => {
+                let secret = std::env::var("ARREARS_WEBHOOK_SECRET").unwrap_or_default();
+                if secret.is_empty() {
+                    tracing::warn!(
+                        "ARREARS_WEBHOOK_SECRET is empty: webhooks are signed with an empty key"
+                    );
+                }
+                channels = channels.with(
+                    "webhook",
+                    Arc::new(arrears_connectors::webhook::WebhookChannel::new(
+                        urls,
+                        secret.as_bytes(),
+                    )),
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "ARREARS_WEBHOOKS ignored"),
+        }
+    }
+    Runtime::new(store, channels).with_lease(chrono::Duration::seconds(lease))
 }
 
 /// Counters since the process started, for /metrics.
