@@ -148,9 +148,13 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
 
 -- The position of the virtual clock of `arrears engine run --virtual-clock`.
 CREATE TABLE engine_clock (
-    id      BIGINT PRIMARY KEY CHECK (id = 1),
-    now     TIMESTAMPTZ NOT NULL,
-    run_until TIMESTAMPTZ NOT NULL
+    id               BIGINT PRIMARY KEY CHECK (id = 1),
+    now              TIMESTAMPTZ NOT NULL,
+    run_until        TIMESTAMPTZ NOT NULL,
+    -- The day whose new cases have been (or are being) started, by one worker only.
+    scanned_on       TIMESTAMPTZ,
+    scan_done        BIGINT NOT NULL DEFAULT 0,
+    scan_lease_until TIMESTAMPTZ
 );
 
 -- Money allocated to a customer with an open case is an event for that case, written in the

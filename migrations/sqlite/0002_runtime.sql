@@ -150,9 +150,13 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
 
 -- The position of the virtual clock of `arrears engine run --virtual-clock`.
 CREATE TABLE engine_clock (
-    id      INTEGER PRIMARY KEY CHECK (id = 1),
-    now     TEXT NOT NULL,
-    run_until TEXT NOT NULL
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    now              TEXT NOT NULL,
+    run_until        TEXT NOT NULL,
+    -- The day whose new cases have been (or are being) started, by one worker only.
+    scanned_on       TEXT,
+    scan_done        INTEGER NOT NULL DEFAULT 0,
+    scan_lease_until TEXT
 );
 
 -- Money allocated to a customer with an open case is an event for that case, written in the

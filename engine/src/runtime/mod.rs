@@ -1108,44 +1108,99 @@ impl Runtime {
     ) -> Result<WorkReport, RuntimeError> {
         let until = exec::start_of(from + Duration::days(i64::from(days)));
         let mut tx = self.store.write().await?;
-        let stored: Option<(DateTime<Utc>, DateTime<Utc>)> = on!(&mut tx, c, DB, PG => {
-            sqlx::query_as("SELECT now, run_until FROM engine_clock WHERE id = 1").fetch_optional(&mut *c).await
-        }).map_err(StoreError::from)?;
-        let mut day = match stored {
-            Some((now, run_until)) if run_until == until && now.date_naive() >= from => {
-                now.date_naive()
-            }
-            _ => from,
-        };
+        // A new run (another end date) starts at `from`; the same run, started again after a
+        // crash or by another process, joins the stored day.
         on!(&mut tx, c, DB, PG => {
             sqlx::query("INSERT INTO engine_clock (id, now, run_until) VALUES (1, $1, $2) \
-                         ON CONFLICT (id) DO UPDATE SET now = excluded.now, run_until = excluded.run_until")
-                .bind(exec::start_of(day))
+                         ON CONFLICT (id) DO UPDATE SET now = excluded.now, run_until = excluded.run_until, \
+                         scanned_on = NULL, scan_done = 0, scan_lease_until = NULL \
+                         WHERE engine_clock.run_until <> excluded.run_until OR engine_clock.now < $1")
+                .bind(exec::start_of(from))
                 .bind(until)
                 .execute(&mut *c)
                 .await.map(|_| ())
         }).map_err(StoreError::from)?;
         tx.commit().await?;
         let mut total = WorkReport::default();
-        while exec::start_of(day) < until {
-            // The working day starts at 06:00 UTC: letters of the day go out then.
-            clock.set(exec::start_of(day) + Duration::hours(6));
-            let mut report = self.run_until_idle(true).await?;
-            // Work another worker claimed and has not finished (it may have died: its lease
-            // runs out) belongs to this day too: the day ends when nothing due is left.
-            while self.due_left().await? > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                report.add(self.run_until_idle(false).await?);
-            }
-            progress(day, &report);
-            total.add(report);
-            day += Duration::days(1);
+        let mut report = WorkReport::default();
+        loop {
             let mut tx = self.store.write().await?;
-            on!(&mut tx, c, DB, PG => {
-                sqlx::query("UPDATE engine_clock SET now = $1 WHERE id = 1").bind(exec::start_of(day)).execute(&mut *c).await.map(|_| ())
+            let (day_start, scanned_on, scan_done): (DateTime<Utc>, Option<DateTime<Utc>>, i64) = on!(&mut tx, c, DB, PG => {
+                sqlx::query_as("SELECT now, scanned_on, scan_done FROM engine_clock WHERE id = 1").fetch_one(&mut *c).await
             }).map_err(StoreError::from)?;
             tx.commit().await?;
+            if day_start >= until {
+                break;
+            }
+            let day = day_start.date_naive();
+            // The working day starts at 06:00 UTC: letters of the day go out then.
+            clock.set(day_start + Duration::hours(6));
+            // One worker starts the day's new cases; should it die, its lease runs out and
+            // another starts them (starting is idempotent).
+            if scanned_on != Some(day_start) || scan_done == 0 {
+                let wall = self.lease_clock.now();
+                let mut tx = self.store.write().await?;
+                let claimed = on!(&mut tx, c, DB, PG => {
+                    sqlx::query("UPDATE engine_clock SET scanned_on = $1, scan_done = 0, scan_lease_until = $2 \
+                                 WHERE id = 1 AND now = $1 AND (scanned_on IS NULL OR scanned_on < $1 \
+                                 OR (scan_done = 0 AND scan_lease_until < $3))")
+                        .bind(day_start)
+                        .bind(wall + self.lease)
+                        .bind(wall)
+                        .execute(&mut *c)
+                        .await
+                        .map(|r| r.rows_affected())
+                }).map_err(StoreError::from)?;
+                tx.commit().await?;
+                if claimed == 1 {
+                    report.started += self.start_cases().await?;
+                    let mut tx = self.store.write().await?;
+                    on!(&mut tx, c, DB, PG => {
+                        sqlx::query("UPDATE engine_clock SET scan_done = 1 WHERE id = 1 AND scanned_on = $1")
+                            .bind(day_start)
+                            .execute(&mut *c)
+                            .await
+                            .map(|_| ())
+                    }).map_err(StoreError::from)?;
+                    tx.commit().await?;
+                }
+            }
+            report.add(self.run_until_idle(false).await?);
+            // The day ends when its cases are started and nothing due is left, including work
+            // another worker claimed (if it died, its lease runs out and this one takes over).
+            let scanned: i64 = {
+                let mut tx = self.store.read().await?;
+                let v = on!(&mut tx, c, DB, PG => {
+                    sqlx::query_scalar("SELECT scan_done FROM engine_clock WHERE id = 1 AND scanned_on = $1")
+                        .bind(day_start)
+                        .fetch_optional(&mut *c)
+                        .await
+                }).map_err(StoreError::from)?;
+                tx.commit().await?;
+                v.unwrap_or(0)
+            };
+            if scanned == 1 && self.due_left().await? == 0 {
+                let mut tx = self.store.write().await?;
+                let advanced = on!(&mut tx, c, DB, PG => {
+                    sqlx::query("UPDATE engine_clock SET now = $2 WHERE id = 1 AND now = $1")
+                        .bind(day_start)
+                        .bind(exec::start_of(day + Duration::days(1)))
+                        .execute(&mut *c)
+                        .await
+                        .map(|r| r.rows_affected())
+                })
+                .map_err(StoreError::from)?;
+                tx.commit().await?;
+                let done = std::mem::take(&mut report);
+                if advanced == 1 {
+                    progress(day, &done);
+                }
+                total.add(done);
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
+        total.add(report);
         Ok(total)
     }
 }
