@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde_json::json;
 
 use crate::aging::{AgingRow, Buckets};
 use crate::ids::{CaseId, CustomerId};
@@ -307,9 +306,5 @@ impl LedgerFacts {
             .filter(|i| invoice.is_none_or(|id| i.document_id.0 == id) && i.days_overdue > 0)
             .map(|i| i.open)
             .sum()
-    }
-
-    pub fn detail(&self, invoice: Option<i64>) -> serde_json::Value {
-        json!({ "overdue": self.overdue_total(invoice).to_string() })
     }
 }

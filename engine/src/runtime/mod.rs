@@ -1240,20 +1240,3 @@ fn debtor_token() -> String {
     let seed: [u8; 32] = rand::random();
     registry::hex(&sha2::Sha256::digest(seed))[..32].to_string()
 }
-
-/// Loads open cases of a customer (for views and tests).
-pub async fn open_cases(store: &Store, customer: CustomerId) -> Result<Vec<CaseRow>, StoreError> {
-    let mut tx = store.read().await?;
-    let rows = on!(&mut tx, c, DB, PG => {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {CASE_COLUMNS} FROM cases WHERE customer_id = $1 AND status <> 'closed' ORDER BY id"
-        )))
-        .bind(customer.0)
-        .fetch_all(&mut *c)
-        .await
-    })?;
-    tx.commit().await?;
-    Ok(rows)
-}
-
-pub type SharedRuntime = Arc<Runtime>;

@@ -45,8 +45,6 @@ impl CheckOutcome {
     }
 }
 
-/// Built-in events; any other identifier is a custom event.
-pub const BUILTIN_EVENTS: [&str; 4] = ["paid", "promise_to_pay", "dispute", "proof_uploaded"];
 const HANDOVER_TARGETS: [&str; 3] = ["legal", "agency", "court"];
 
 /// Checks every `.yaml`/`.yml` file under the given paths (a directory means the scenario

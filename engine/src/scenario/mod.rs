@@ -14,12 +14,12 @@ pub mod rhai_env;
 pub mod templates;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 pub use calendar::Calendar;
-pub use check::{BUILTIN_EVENTS, CheckOutcome, check_file, check_paths, check_source};
+pub use check::{CheckOutcome, check_file, check_paths, check_source};
 pub use diag::{Diagnostic, Pos, Severity};
 pub use duration::Duration;
 pub use rhai_env::{ConditionContext, Expr, Sandbox, Value};
@@ -254,11 +254,6 @@ impl Scenario {
 
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
-    }
-
-    /// The directory the scenario was loaded from (templates and calendars are beside it).
-    pub fn dir(&self) -> &Path {
-        self.source_path.parent().unwrap_or(Path::new("."))
     }
 }
 
