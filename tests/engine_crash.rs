@@ -47,6 +47,23 @@ fn export(db: &str, dir: &Path, kind: &str) -> Vec<String> {
     lines
 }
 
+/// One uninterrupted `engine run --virtual-clock` over the test's days.
+fn run_to_the_end(db: &str, dir: &Path) -> std::process::Output {
+    arrears(
+        db,
+        dir,
+        &[
+            "engine",
+            "run",
+            "--virtual-clock",
+            "--from",
+            FROM,
+            "--days",
+            DAYS,
+        ],
+    )
+}
+
 fn engine_run(db: &str, dir: &Path) -> std::process::Child {
     Command::new(arrears_bin())
         .args([
@@ -82,19 +99,7 @@ async fn a_killed_engine_run_resumes_to_the_same_outbox_history_and_cases() {
         prepare(&calm.url, dir.path());
         prepare(&crashing.url, dir.path());
 
-        let out = arrears(
-            &calm.url,
-            dir.path(),
-            &[
-                "engine",
-                "run",
-                "--virtual-clock",
-                "--from",
-                FROM,
-                "--days",
-                DAYS,
-            ],
-        );
+        let out = run_to_the_end(&calm.url, dir.path());
         assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
 
         let mut kills = 0;
@@ -163,19 +168,7 @@ async fn three_engine_processes_on_one_postgres_produce_the_outbox_of_one() {
     };
     prepare(&single.url, dir.path());
     prepare(&shared.url, dir.path());
-    let out = arrears(
-        &single.url,
-        dir.path(),
-        &[
-            "engine",
-            "run",
-            "--virtual-clock",
-            "--from",
-            FROM,
-            "--days",
-            DAYS,
-        ],
-    );
+    let out = run_to_the_end(&single.url, dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let mut children: Vec<_> = (0..3)
