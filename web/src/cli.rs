@@ -438,13 +438,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                     .into());
                 }
-                let mut out: Box<dyn Write> = match &output {
-                    Some(p) => Box::new(std::io::BufWriter::new(
-                        std::fs::File::create(p)
-                            .with_context(|| format!("cannot create {}", p.display()))?,
-                    )),
-                    None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-                };
+                let mut out = output_writer(output.as_deref())?;
                 let n = crate::worker::export(&store, kind, out.as_mut()).await?;
                 out.flush()?;
                 if let Some(p) = output {
@@ -461,13 +455,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ExportFileFormat::Csv => ExportFormat::Csv,
                 ExportFileFormat::Jsonl => ExportFormat::Jsonl,
             };
-            let mut out: Box<dyn Write> = match &output {
-                Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("cannot create {}", p.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            };
+            let mut out = output_writer(output.as_deref())?;
             let n = ledger_csv::export(&store, kind, format, out.as_mut()).await?;
             out.flush()?;
             if let Some(p) = output {
@@ -579,6 +567,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Where an export goes: the named file, or standard output.
+fn output_writer(output: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
 }
 
 fn file_name(p: &std::path::Path) -> String {

@@ -68,8 +68,22 @@ pub fn check(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<()> {
 
 /// Loads every scenario of a directory, refusing when any has errors.
 pub fn load_all(dir: &Path) -> anyhow::Result<Vec<Scenario>> {
+    load_paths(&[dir.to_path_buf()])
+}
+
+/// Loads the scenario files and directories given (default: the scenario directory),
+/// refusing when any has errors or when there is none.
+pub fn load_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<Scenario>> {
+    let paths = if paths.is_empty() {
+        vec![default_dir()]
+    } else {
+        paths.to_vec()
+    };
     let sandbox = Sandbox::new();
-    let outcomes = scenario::check_paths(&[dir.to_path_buf()], &sandbox).map_err(Refused)?;
+    let outcomes = scenario::check_paths(&paths, &sandbox).map_err(Refused)?;
+    if outcomes.is_empty() {
+        return Err(Refused("no scenario files (*.yaml) to load".into()).into());
+    }
     let mut out = Vec::new();
     for o in outcomes {
         match o.scenario {

@@ -68,30 +68,7 @@ pub async fn simulate(
             .map_err(|_| Refused(format!("--cost {c}: `{amount}` is not an amount")))?;
         cost_of.insert(channel.trim().to_string(), amount);
     }
-    let scenarios = {
-        let paths = if paths.is_empty() {
-            vec![crate::scenario::default_dir()]
-        } else {
-            paths.to_vec()
-        };
-        let mut all = Vec::new();
-        for p in &paths {
-            let dir = if p.is_dir() {
-                p.clone()
-            } else {
-                p.parent().map(PathBuf::from).unwrap_or_default()
-            };
-            all.extend(
-                crate::scenario::load_all(&dir)?
-                    .into_iter()
-                    .filter(|s| p.is_dir() || s.source_path.file_name() == p.file_name()),
-            );
-        }
-        all
-    };
-    if scenarios.is_empty() {
-        return Err(Refused("no scenario to simulate".into()).into());
-    }
+    let scenarios = crate::scenario::load_paths(paths)?;
 
     // The copy.
     let tmp = tempfile::tempdir()?;

@@ -15,31 +15,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use arrears_engine::runtime::{Channels, Runtime, WorkReport, views};
 use arrears_engine::store::Store;
 
-use crate::cli::Refused;
 
 /// Checks and deploys scenario files; cases already running keep their version.
 pub async fn deploy(store: &Store, paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<()> {
-    let paths = if paths.is_empty() {
-        vec![crate::scenario::default_dir()]
-    } else {
-        paths.to_vec()
-    };
     let rt = Runtime::new(store.clone(), Channels::default());
-    let mut all = Vec::new();
-    for p in &paths {
-        if p.is_dir() {
-            all.extend(crate::scenario::load_all(p)?);
-        } else {
-            let dir = p.parent().map(PathBuf::from).unwrap_or_default();
-            let one = crate::scenario::load_all(&dir)?
-                .into_iter()
-                .filter(|s| s.source_path.file_name() == p.file_name());
-            all.extend(one);
-        }
-    }
-    if all.is_empty() {
-        return Err(Refused("no scenario to deploy".into()).into());
-    }
+    let all = crate::scenario::load_paths(paths)?;
     for sc in &all {
         let d = rt.deploy(sc, "cli").await?;
         if d.new {

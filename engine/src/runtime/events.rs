@@ -206,23 +206,16 @@ pub async fn apply(
                 _ => {
                     cancel_timers(tx, case, cx.now, None).await?;
                     case.status = CaseStatus::Paused.as_str().into();
-                    task::create(
+                    collector_task(
                         tx,
+                        cx,
                         case,
-                        cx.now,
-                        task::NewTask {
-                            kind: "dispute",
-                            title: format!(
-                                "Resolve the dispute of {}: {reason}",
-                                cx.facts.customer.name
-                            ),
-                            role: Some("collector".into()),
-                            assignee: cx.facts.customer.collector.clone(),
-                            outcomes: vec!["resolved".into(), "justified".into()],
-                            form: json!([]),
-                            due_at: None,
-                            escalate_to: None,
-                        },
+                        "dispute",
+                        format!(
+                            "Resolve the dispute of {}: {reason}",
+                            cx.facts.customer.name
+                        ),
+                        ["resolved", "justified"],
                     )
                     .await?;
                 }
@@ -246,23 +239,13 @@ pub async fn apply(
                     exec::act(tx, cx, case, &a, "proof of payment uploaded").await?
                 }
                 _ => {
-                    task::create(
+                    collector_task(
                         tx,
+                        cx,
                         case,
-                        cx.now,
-                        task::NewTask {
-                            kind: "verification",
-                            title: format!(
-                                "Check the proof of payment of {}",
-                                cx.facts.customer.name
-                            ),
-                            role: Some("collector".into()),
-                            assignee: cx.facts.customer.collector.clone(),
-                            outcomes: vec!["confirmed".into(), "not_found".into()],
-                            form: json!([]),
-                            due_at: None,
-                            escalate_to: None,
-                        },
+                        "verification",
+                        format!("Check the proof of payment of {}", cx.facts.customer.name),
+                        ["confirmed", "not_found"],
                     )
                     .await?;
                 }
@@ -316,4 +299,31 @@ pub async fn apply(
             }
         },
     }
+}
+
+/// A task for the customer's collector (or the collector role) that an event opens.
+async fn collector_task(
+    tx: &mut Tx,
+    cx: &Ctx<'_>,
+    case: &CaseRow,
+    kind: &'static str,
+    title: String,
+    outcomes: [&str; 2],
+) -> Result<i64, StoreError> {
+    task::create(
+        tx,
+        case,
+        cx.now,
+        task::NewTask {
+            kind,
+            title,
+            role: Some("collector".into()),
+            assignee: cx.facts.customer.collector.clone(),
+            outcomes: outcomes.iter().map(|o| o.to_string()).collect(),
+            form: json!([]),
+            due_at: None,
+            escalate_to: None,
+        },
+    )
+    .await
 }

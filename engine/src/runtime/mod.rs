@@ -204,9 +204,9 @@ impl Runtime {
             let customer =
                 crate::store::customers::customer_in(&mut tx, CustomerId(customer_id)).await?;
             let facts = LedgerFacts { customer, rows };
+            let ctx = facts.context(today, None, None, BTreeMap::new());
             for v in &versions {
                 let sc = &v.scenario;
-                let ctx = facts.context(today, None, None, BTreeMap::new());
                 if !self.holds(&sc.applies_to, &ctx) {
                     continue;
                 }
