@@ -15,7 +15,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use arrears_engine::runtime::{Channels, Runtime, WorkReport, views};
 use arrears_engine::store::Store;
 
-
 /// Checks and deploys scenario files; cases already running keep their version.
 pub async fn deploy(store: &Store, paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<()> {
     let rt = Runtime::new(store.clone(), Channels::default());
