@@ -228,6 +228,14 @@ enum BenchKind {
         #[arg(long, default_value_t = 100_000)]
         cases: usize,
     },
+    /// Timer lag under real-time load: waits falling due at a steady rate while the engine
+    /// runs on the wall clock; p50, p99 and max lag.
+    Timers {
+        #[arg(long, default_value_t = 20_000)]
+        timers: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Evaluate the shipped scenarios' conditions with cached ASTs: conditions per second.
     Conditions {
         #[arg(long, default_value_t = 2_000_000)]
@@ -477,6 +485,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             crate::bench_engine::engine(cli.db.as_deref(), cases, &mut std::io::stdout().lock())
                 .await
+        }
+        Command::Bench {
+            bench: BenchKind::Timers { timers, seconds },
+        } => {
+            crate::bench_engine::timers(
+                cli.db.as_deref(),
+                timers,
+                seconds,
+                &mut std::io::stdout().lock(),
+            )
+            .await
         }
         Command::Bench {
             bench: BenchKind::Conditions { evaluations, dir },

@@ -185,13 +185,22 @@ pub async fn metrics_text(store: &Store) -> anyhow::Result<String> {
     Ok(s)
 }
 
-/// Runs the engine on the real clock until `stop` resolves: events and timers every second,
-/// new cases every minute.
+/// Runs the engine on the real clock until `stop` resolves: events at least every second,
+/// timers when they fall due, new cases every minute.
 pub async fn run_real_time(
     store: Store,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let rt = runtime(store);
+    run_rounds(&rt, stop).await
+}
+
+/// The real-time loop: a round of work, then sleep until the next timer or message falls
+/// due, at most a second (events and other processes' work are found by polling).
+pub async fn run_rounds(
+    rt: &Runtime,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     tokio::pin!(stop);
     let mut last_scan: Option<std::time::Instant> = None;
     loop {
@@ -203,9 +212,16 @@ pub async fn run_real_time(
             Ok(r) => METRICS.record(&r),
             Err(e) => tracing::error!(error = %e, "engine round failed; retrying"),
         }
+        let now = rt.store().clock().now();
+        let pause = match rt.next_due().await {
+            Ok(Some(due)) => (due - now).to_std().unwrap_or_default(),
+            _ => Duration::from_secs(1),
+        }
+        // A due timer another worker holds must not make this one spin.
+        .clamp(Duration::from_millis(20), Duration::from_secs(1));
         tokio::select! {
             _ = &mut stop => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::scenario::rhai_env::{
     BalanceFacts, CaseFacts, CurrencyBalance, CustomerFacts, InvoiceFacts, PromiseFacts,
 };
 use crate::scenario::{ConditionContext, Value};
-use crate::store::reports::aging_in;
+use crate::store::reports::{Scope, aging_in, aging_scoped};
 use crate::store::{AgingQuery, StoreError, Tx, on};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -149,6 +149,18 @@ pub async fn history(
     message: &str,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
+    if let Some(b) = tx.buffer() {
+        b.history.push(crate::store::HistoryInsert {
+            case_id: case.0,
+            at,
+            actor: actor.to_string(),
+            kind: kind.to_string(),
+            step: step.map(str::to_string),
+            message: message.to_string(),
+            detail: detail.to_string(),
+        });
+        return Ok(());
+    }
     on!(tx, c, DB, PG => {
         sqlx::query(
             "INSERT INTO case_history (case_id, at, actor, kind, step, message, detail) \
@@ -194,6 +206,101 @@ pub async fn ledger_facts(
         customer,
         rows: report.rows,
     })
+}
+
+/// The ledger facts of several customers at once (one batch of transitions).
+pub async fn ledger_facts_many(
+    tx: &mut Tx,
+    customer_ids: &[i64],
+    today: NaiveDate,
+) -> Result<std::collections::HashMap<i64, LedgerFacts>, StoreError> {
+    let mut ids = customer_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let customers = crate::store::customers::customers_in(tx, &ids).await?;
+    let report = aging_scoped(
+        tx,
+        &AgingQuery {
+            as_of: today,
+            buckets: Buckets::default(),
+            customer_id: None,
+            detail: true,
+        },
+        &Scope::Many(ids),
+    )
+    .await?;
+    let mut rows: std::collections::HashMap<i64, Vec<AgingRow>> = Default::default();
+    for row in report.rows {
+        rows.entry(row.customer_id.0).or_default().push(row);
+    }
+    Ok(customers
+        .into_iter()
+        .map(|customer| {
+            let id = customer.id.0;
+            let rows = rows.remove(&id).unwrap_or_default();
+            (id, LedgerFacts { customer, rows })
+        })
+        .collect())
+}
+
+/// Loads cases for update, in id order (so that two workers lock in the same order).
+pub async fn load_cases(
+    tx: &mut Tx,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, CaseRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<CaseRow> = on!(tx, c, DB, PG => {
+        let lock = if PG { " FOR UPDATE" } else { "" };
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE {} ORDER BY id{lock}",
+            crate::store::Ids::sql_in(PG, "id", 1)
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(crate::store::List(ids.to_vec()))
+            .fetch_all(&mut *c)
+            .await
+    })?;
+    Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+}
+
+/// Writes the moving parts of several cases back in one statement per thousand.
+pub async fn save_cases(
+    tx: &mut Tx,
+    cases: &[&CaseRow],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in cases.chunks(1000) {
+        on!(&mut *tx, c, DB, PG => {
+            let mut q = sqlx::QueryBuilder::<DB>::new(
+                "WITH v (id, status, step, step_entered_at, visit, vars, deadline, last_outcome, promise, close_reason) AS (",
+            );
+            q.push_values(chunk, |mut b, k| {
+                b.push_bind(k.id)
+                    .push_bind(k.status.clone())
+                    .push_bind(k.step.clone())
+                    .push_bind(k.step_entered_at)
+                    .push_bind(k.visit)
+                    .push_bind(k.vars.clone())
+                    .push_bind(k.deadline)
+                    .push_bind(k.last_outcome.clone())
+                    .push_bind(k.promise.clone())
+                    .push_bind(k.close_reason.clone());
+            });
+            q.push(
+                ") UPDATE cases SET status = v.status, step = v.step, step_entered_at = v.step_entered_at, \
+                 visit = v.visit, vars = v.vars, deadline = v.deadline, last_outcome = v.last_outcome, \
+                 promise = v.promise, close_reason = v.close_reason, updated_at = ",
+            );
+            q.push_bind(now);
+            q.push(", closed_at = CASE WHEN v.status = 'closed' THEN ");
+            q.push_bind(now);
+            q.push(" ELSE cases.closed_at END FROM v WHERE cases.id = v.id");
+            q.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
 }
 
 impl LedgerFacts {

@@ -39,6 +39,17 @@ pub async fn add_timer(
     due: DateTime<Utc>,
     task_id: Option<i64>,
 ) -> Result<(), StoreError> {
+    if let Some(b) = tx.buffer() {
+        b.timers.push(crate::store::TimerInsert {
+            case_id: case.id,
+            kind: kind.to_string(),
+            step: case.step.clone(),
+            visit: case.visit,
+            task_id,
+            due_at: due,
+        });
+        return Ok(());
+    }
     on!(tx, c, DB, PG => {
         sqlx::query(
             "INSERT INTO timers (case_id, kind, step, visit, task_id, due_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -62,6 +73,13 @@ pub async fn cancel_timers(
     now: DateTime<Utc>,
     kind: Option<&str>,
 ) -> Result<(), StoreError> {
+    if let Some(b) = tx.buffer() {
+        b.timers
+            .retain(|t| t.case_id != case.id || kind.is_some_and(|k| k != t.kind));
+        if !b.may_have_timers(case.id) {
+            return Ok(());
+        }
+    }
     on!(tx, c, DB, PG => {
         sqlx::query(
             "UPDATE timers SET fired_at = $2 WHERE case_id = $1 AND fired_at IS NULL AND ($3 IS NULL OR kind = $3)",
@@ -187,6 +205,32 @@ pub async fn advance(
         Some(n) => enter(tx, cx, case, &n, why).await,
         None => close(tx, cx, case, "ended", "the scenario has no further step").await,
     }
+}
+
+/// Steps one transition may chain before the rest is left to a timer (a loop of steps
+/// with no wait between them cannot hold a batch forever).
+pub const CHAIN_LIMIT: usize = 32;
+
+/// Executes the case's steps while it is active, in the transaction that made it so: on a
+/// buffering transaction the `step` timer `enter` left is taken back and its step runs now.
+/// Returns the steps executed. (A transaction that does not buffer leaves the timer for the
+/// next round of `fire_due`.)
+pub async fn settle(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<usize, RuntimeError> {
+    let mut steps = 0;
+    while steps < CHAIN_LIMIT && case.status() == CaseStatus::Active {
+        let Some(b) = tx.buffer() else {
+            break;
+        };
+        let before = b.timers.len();
+        b.timers
+            .retain(|t| !(t.case_id == case.id && t.kind == "step" && t.step == case.step));
+        if b.timers.len() == before {
+            break;
+        }
+        execute(tx, cx, case).await?;
+        steps += 1;
+    }
+    Ok(steps)
 }
 
 /// Executes the case's current step (a `step` timer fired for it).

@@ -102,8 +102,11 @@ pub struct Runtime {
     lease: Duration,
 }
 
+/// A case to start: version, customer, invoice (per-invoice scenarios), subject.
+type Start = (Arc<Version>, i64, Option<i64>, String);
+
 /// How many timers, events or messages one claim takes.
-const BATCH: i64 = 200;
+const BATCH: i64 = 1000;
 const LEASE_SECONDS: i64 = 300;
 
 impl Runtime {
@@ -144,7 +147,8 @@ impl Runtime {
     /// Starts a case for every customer (or overdue invoice) a deployed scenario's
     /// `applies_to` and `start_when` select, the highest priority first; a subject with an
     /// open case gets no second one.
-    pub async fn start_cases(&self) -> Result<usize, RuntimeError> {
+    /// The report counts the cases started and the first steps they executed.
+    pub async fn start_cases(&self) -> Result<WorkReport, RuntimeError> {
         let mut versions = self.registry.latest(&self.store).await?;
         versions.sort_by(|a, b| {
             b.scenario
@@ -153,7 +157,7 @@ impl Runtime {
                 .then(a.scenario.id.cmp(&b.scenario.id))
         });
         if versions.is_empty() {
-            return Ok(0);
+            return Ok(WorkReport::default());
         }
         let today = self.now().date_naive();
         let mut tx = self.store.read().await?;
@@ -196,13 +200,19 @@ impl Runtime {
         for row in report.rows {
             by_customer.entry(row.customer_id.0).or_default().push(row);
         }
-        let mut starts = Vec::new();
+        by_customer.retain(|id, _| !busy_customers.contains(id));
+        let ids: Vec<i64> = by_customer.keys().copied().collect();
+        let mut customers: std::collections::HashMap<i64, crate::ledger::customer::Customer> =
+            crate::store::customers::customers_in(&mut tx, &ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.0, c))
+                .collect();
+        let mut starts: Vec<Start> = Vec::new();
         for (customer_id, rows) in by_customer {
-            if busy_customers.contains(&customer_id) {
+            let Some(customer) = customers.remove(&customer_id) else {
                 continue;
-            }
-            let customer =
-                crate::store::customers::customer_in(&mut tx, CustomerId(customer_id)).await?;
+            };
             let facts = LedgerFacts { customer, rows };
             let ctx = facts.context(today, None, None, BTreeMap::new());
             for v in &versions {
@@ -265,17 +275,75 @@ impl Runtime {
             }
         }
         tx.commit().await?;
-        let mut started = 0;
-        for (v, customer_id, invoice, subject) in starts {
-            if self
-                .start_case(&v, CustomerId(customer_id), invoice, &subject, "system")
-                .await?
-                .is_some()
-            {
-                started += 1;
+        let mut report = WorkReport::default();
+        for chunk in starts.chunks(BATCH as usize) {
+            if let Some(r) = self.start_batch(chunk).await? {
+                report.add(r);
+                continue;
+            }
+            for (v, customer_id, invoice, subject) in chunk {
+                match self
+                    .start_case(v, CustomerId(*customer_id), *invoice, subject, "system")
+                    .await
+                {
+                    Ok(Some(_)) => report.started += 1,
+                    Ok(None) => {}
+                    Err(RuntimeError::Scenario(e)) => {
+                        tracing::warn!(scenario = %v.scenario.id, %subject, error = %e, "case not started")
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
-        Ok(started)
+        Ok(report)
+    }
+
+    /// Starts cases in one transaction, each running its first steps at once (see
+    /// `fire_batch`); `None`, and nothing started, when a scenario failed on one of them.
+    async fn start_batch(&self, starts: &[Start]) -> Result<Option<WorkReport>, RuntimeError> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        tx.start_buffering();
+        let customers: Vec<i64> = starts.iter().map(|s| s.1).collect();
+        let facts = case::ledger_facts_many(&mut tx, &customers, now.date_naive()).await?;
+        let mut cases = Vec::new();
+        let mut report = WorkReport::default();
+        for (v, customer_id, invoice, subject) in starts {
+            let Some(facts) = facts.get(customer_id) else {
+                continue;
+            };
+            let cx = Ctx {
+                now,
+                actor: "system",
+                version: v,
+                facts,
+                sandbox: &self.sandbox,
+            };
+            let outcome = match self.start_in(&mut tx, &cx, *invoice, subject).await {
+                Ok(Some(mut case)) => exec::settle(&mut tx, &cx, &mut case)
+                    .await
+                    .map(|steps| Some((case, steps))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(Some((case, steps))) => {
+                    report.started += 1;
+                    report.steps += steps;
+                    cases.push(case);
+                }
+                Ok(None) => {}
+                Err(RuntimeError::Scenario(_)) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let refs: Vec<&CaseRow> = cases.iter().collect();
+        case::save_cases(&mut tx, &refs, now).await?;
+        tx.commit().await?;
+        Ok(Some(report))
     }
 
     fn holds(&self, expr: &crate::scenario::Expr, ctx: &crate::scenario::ConditionContext) -> bool {
@@ -288,8 +356,8 @@ impl Runtime {
         }
     }
 
-    /// Starts one case (automatically or by hand). `None` when the subject already has an
-    /// open case in this scenario.
+    /// Starts one case (automatically or by hand) in its own transaction. `None` when the
+    /// subject already has an open case in this scenario.
     pub async fn start_case(
         &self,
         v: &Version,
@@ -299,11 +367,36 @@ impl Runtime {
         actor: &str,
     ) -> Result<Option<CaseId>, RuntimeError> {
         let now = self.now();
+        let mut tx = self.store.write().await?;
+        let facts = ledger_facts(&mut tx, customer, now.date_naive()).await?;
+        let cx = Ctx {
+            now,
+            actor,
+            version: v,
+            facts: &facts,
+            sandbox: &self.sandbox,
+        };
+        let Some(case) = self.start_in(&mut tx, &cx, invoice, subject).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        tx.commit().await?;
+        Ok(Some(case.case_id()))
+    }
+
+    /// Opens the case at its first step, with a `step` timer due now, inside the caller's
+    /// transaction. `None` when the subject already has an open case in this scenario.
+    async fn start_in(
+        &self,
+        tx: &mut Tx,
+        cx: &Ctx<'_>,
+        invoice: Option<i64>,
+        subject: &str,
+    ) -> Result<Option<CaseRow>, RuntimeError> {
+        let (now, v) = (cx.now, cx.version);
         let today = now.date_naive();
         let sc = &v.scenario;
-        let mut tx = self.store.write().await?;
-        let facts = ledger_facts(&mut tx, customer, today).await?;
-        let ctx = facts.context(today, invoice, None, BTreeMap::new());
+        let ctx = cx.facts.context(today, invoice, None, BTreeMap::new());
         let mut vars = BTreeMap::new();
         for (name, expr) in &sc.vars {
             let d = self
@@ -317,7 +410,9 @@ impl Runtime {
         }
         let first = sc.steps.first().map(|s| s.id.clone()).unwrap_or_default();
         let token = debtor_token();
-        let id: Option<i64> = on!(&mut tx, c, DB, PG => {
+        let vars = serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into());
+        let customer_id = cx.facts.customer.id.0;
+        let id: Option<i64> = on!(&mut *tx, c, DB, PG => {
             sqlx::query_scalar(
                 "INSERT INTO cases (scenario_version_id, scenario_id, customer_id, invoice_id, subject, status, step, \
                  step_entered_at, visit, vars, debtor_token, started_by, opened_at, updated_at) \
@@ -326,23 +421,43 @@ impl Runtime {
             )
             .bind(v.id)
             .bind(&sc.id)
-            .bind(customer.0)
+            .bind(customer_id)
             .bind(invoice)
             .bind(subject)
             .bind(&first)
             .bind(now)
-            .bind(serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into()))
+            .bind(&vars)
             .bind(&token)
-            .bind(actor)
+            .bind(cx.actor)
             .fetch_optional(&mut *c)
             .await
         }).map_err(StoreError::from)?;
         let Some(id) = id else {
-            tx.rollback().await?;
             return Ok(None);
         };
-        let case = load_case(&mut tx, CaseId(id)).await?;
-        exec::add_timer(&mut tx, &case, "step", now, None).await?;
+        let case = CaseRow {
+            id,
+            scenario_version_id: v.id,
+            scenario_id: sc.id.clone(),
+            customer_id,
+            invoice_id: invoice,
+            subject: subject.to_string(),
+            status: CaseStatus::Active.as_str().into(),
+            step: first.clone(),
+            step_entered_at: now,
+            visit: 1,
+            vars,
+            deadline: None,
+            last_outcome: None,
+            promise: None,
+            close_reason: None,
+            opened_at: now,
+        };
+        if let Some(b) = tx.buffer() {
+            // A new case has nothing pending in the database.
+            b.known.cases.insert(id);
+        }
+        exec::add_timer(tx, &case, "step", now, None).await?;
         let why = format!(
             "{} (version {}) started: {} ({})",
             sc.id,
@@ -351,18 +466,17 @@ impl Runtime {
             self.sandbox.explain(&sc.start_when, &mut ctx.scope())
         );
         history(
-            &mut tx,
+            tx,
             case.case_id(),
             now,
-            actor,
+            cx.actor,
             "started",
             Some(&first),
             &why,
             json!({ "version": v.version }),
         )
         .await?;
-        tx.commit().await?;
-        Ok(Some(CaseId(id)))
+        Ok(Some(case))
     }
 
     /// Starts a case by hand in the latest version of a scenario whose `applies_to` holds
@@ -538,7 +652,10 @@ impl Runtime {
             .collect())
     }
 
-    /// Claims due timers and fires each in its own transaction.
+    /// Claims due timers and fires them in batches: one transaction per batch, its
+    /// transitions chained and their rows written in bulk (group commit). Should a scenario
+    /// fail in a batch, the batch is rolled back and its timers fire one transaction each,
+    /// so only the failing case is paused.
     pub async fn fire_due(&self) -> Result<WorkReport, RuntimeError> {
         let now = self.now();
         let mut tx = self.store.write().await?;
@@ -559,18 +676,21 @@ impl Runtime {
             .await
         }).map_err(StoreError::from)?;
         tx.commit().await?;
-        let mut report = WorkReport::default();
         let mut timers = timers;
         timers.sort_by_key(|t| (t.due_at, t.id));
+        if let Some(report) = self.fire_batch(&timers).await? {
+            return Ok(report);
+        }
+        let mut report = WorkReport::default();
         for t in timers {
             match self.fire(&t).await {
-                Ok(true) => {
-                    report.steps += 1;
+                Ok(Some(steps)) => {
+                    report.steps += steps;
                     report
                         .lags_ms
                         .push((self.now() - t.due_at).num_milliseconds().max(0));
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 Err(RuntimeError::Scenario(e)) => {
                     report.failed += 1;
                     self.pause_on_error(t.case_id, t.id, &e).await?;
@@ -581,7 +701,126 @@ impl Runtime {
         Ok(report)
     }
 
-    async fn fire(&self, t: &TimerRow) -> Result<bool, RuntimeError> {
+    /// Fires claimed timers in one transaction; `None` (and nothing changed) when a
+    /// scenario failed on one of them.
+    async fn fire_batch(&self, timers: &[TimerRow]) -> Result<Option<WorkReport>, RuntimeError> {
+        let mut report = WorkReport::default();
+        if timers.is_empty() {
+            return Ok(Some(report));
+        }
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        tx.start_buffering();
+        let ids: Vec<i64> = timers.iter().map(|t| t.id).collect();
+        let taken: Vec<i64> = on!(&mut tx, c, DB, PG => {
+            let sql = format!(
+                "UPDATE timers SET fired_at = $2 WHERE {} AND fired_at IS NULL AND lease_owner = $3 RETURNING id",
+                crate::store::Ids::sql_in(PG, "id", 1)
+            );
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(crate::store::List(ids))
+                .bind(now)
+                .bind(&self.worker)
+                .fetch_all(&mut *c)
+                .await
+        }).map_err(StoreError::from)?;
+        let taken: HashSet<i64> = taken.into_iter().collect();
+        let mut case_ids: Vec<i64> = timers
+            .iter()
+            .filter(|t| taken.contains(&t.id))
+            .map(|t| t.case_id)
+            .collect();
+        case_ids.sort_unstable();
+        case_ids.dedup();
+        let mut cases = case::load_cases(&mut tx, &case_ids).await?;
+        self.load_known(&mut tx, &case_ids).await?;
+        let customers: Vec<i64> = cases.values().map(|c| c.customer_id).collect();
+        let facts = case::ledger_facts_many(&mut tx, &customers, now.date_naive()).await?;
+        let mut touched = std::collections::BTreeSet::new();
+        let mut fired = Vec::new();
+        for t in timers.iter().filter(|t| taken.contains(&t.id)) {
+            let Some(case) = cases.get_mut(&t.case_id) else {
+                continue;
+            };
+            if case.status() == CaseStatus::Closed || case.step != t.step || case.visit != t.visit {
+                continue;
+            }
+            let Some(facts) = facts.get(&case.customer_id) else {
+                continue;
+            };
+            let version = self
+                .registry
+                .get(&self.store, case.scenario_version_id)
+                .await?;
+            let cx = Ctx {
+                now,
+                actor: "system",
+                version: &version,
+                facts,
+                sandbox: &self.sandbox,
+            };
+            let steps = match self.transition(&mut tx, &cx, case, t).await {
+                Ok(steps) => steps,
+                Err(RuntimeError::Scenario(_)) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let chained = match exec::settle(&mut tx, &cx, case).await {
+                Ok(n) => n,
+                Err(RuntimeError::Scenario(_)) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            report.steps += steps + chained;
+            fired.push(t.due_at);
+            touched.insert(case.id);
+        }
+        let changed: Vec<&CaseRow> = touched.iter().filter_map(|id| cases.get(id)).collect();
+        case::save_cases(&mut tx, &changed, now).await?;
+        tx.commit().await?;
+        // A timer has fired when the transaction that fired it has committed.
+        let done = self.now();
+        report.lags_ms = fired
+            .into_iter()
+            .map(|due| (done - due).num_milliseconds().max(0))
+            .collect();
+        Ok(Some(report))
+    }
+
+    /// Tells a buffering transaction which of `cases` have pending timers, open tasks or
+    /// unsent messages, so that cancelling what a case does not have costs nothing.
+    async fn load_known(&self, tx: &mut Tx, cases: &[i64]) -> Result<(), StoreError> {
+        let mut sets = Vec::new();
+        for sql in [
+            "SELECT DISTINCT case_id FROM timers WHERE fired_at IS NULL AND ",
+            "SELECT DISTINCT case_id FROM tasks WHERE status IN ('open', 'claimed', 'snoozed') AND ",
+            "SELECT DISTINCT case_id FROM outbox WHERE status = 'pending' AND ",
+        ] {
+            let ids: Vec<i64> = on!(&mut *tx, c, DB, PG => {
+                let sql = format!("{sql}{}", crate::store::Ids::sql_in(PG, "case_id", 1));
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(crate::store::List(cases.to_vec()))
+                    .fetch_all(&mut *c)
+                    .await
+            })?;
+            sets.push(ids.into_iter().collect::<HashSet<i64>>());
+        }
+        if let Some(b) = tx.buffer() {
+            b.known.outbox.extend(sets.pop().unwrap_or_default());
+            b.known.tasks.extend(sets.pop().unwrap_or_default());
+            b.known.timers.extend(sets.pop().unwrap_or_default());
+            b.known.cases.extend(cases.iter().copied());
+        }
+        Ok(())
+    }
+
+    /// Fires one timer in its own transaction; `None` when it was not ours or no longer
+    /// current, else the steps it executed.
+    async fn fire(&self, t: &TimerRow) -> Result<Option<usize>, RuntimeError> {
         let now = self.now();
         let mut tx = self.store.write().await?;
         let taken = on!(&mut tx, c, DB, PG => {
@@ -595,14 +834,14 @@ impl Runtime {
         }).map_err(StoreError::from)?;
         if taken == 0 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
         let mut case = load_case(&mut tx, CaseId(t.case_id)).await?;
         let current =
             case.status() != CaseStatus::Closed && case.step == t.step && case.visit == t.visit;
         if !current {
             tx.commit().await?;
-            return Ok(false);
+            return Ok(None);
         }
         let version = self
             .registry
@@ -616,35 +855,43 @@ impl Runtime {
             facts: &facts,
             sandbox: &self.sandbox,
         };
+        let steps = self.transition(&mut tx, &cx, &mut case, t).await?;
+        save_case(&mut tx, &case, now).await?;
+        tx.commit().await?;
+        Ok(Some(steps))
+    }
+
+    /// What a fired timer does to its case; the steps it executed.
+    async fn transition(
+        &self,
+        tx: &mut Tx,
+        cx: &Ctx<'_>,
+        case: &mut CaseRow,
+        t: &TimerRow,
+    ) -> Result<usize, RuntimeError> {
         match t.kind.as_str() {
             "step" if case.status() == CaseStatus::Active => {
-                exec::execute(&mut tx, &cx, &mut case).await?
+                exec::execute(tx, cx, case).await?;
+                return Ok(1);
             }
-            "wait" => exec::advance(&mut tx, &cx, &mut case, "the wait is over").await?,
+            "wait" => exec::advance(tx, cx, case, "the wait is over").await?,
             "resume" => {
                 let step = case.step.clone();
-                exec::enter(
-                    &mut tx,
-                    &cx,
-                    &mut case,
-                    &step,
-                    "the promised date has passed",
-                )
-                .await?
+                exec::enter(tx, cx, case, &step, "the promised date has passed").await?
             }
-            "escalate" => self.escalate(&mut tx, &case, t, now).await?,
+            "escalate" => self.escalate(tx, case, t, cx.now).await?,
             "reopen" => {
                 if let Some(task_id) = t.task_id {
-                    on!(&mut tx, c, DB, PG => {
+                    on!(&mut *tx, c, DB, PG => {
                         sqlx::query("UPDATE tasks SET status = 'open' WHERE id = $1 AND status = 'snoozed'")
                             .bind(task_id)
                             .execute(&mut *c)
                             .await.map(|_| ())
                     }).map_err(StoreError::from)?;
                     history(
-                        &mut tx,
+                        tx,
                         case.case_id(),
-                        now,
+                        cx.now,
                         "system",
                         "task_reopened",
                         Some(&case.step),
@@ -656,9 +903,7 @@ impl Runtime {
             }
             _ => {}
         }
-        save_case(&mut tx, &case, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(0)
     }
 
     async fn escalate(
@@ -1076,18 +1321,33 @@ impl Runtime {
         let mut total = WorkReport::default();
         let mut scanned = !start_cases;
         loop {
+            let t = std::time::Instant::now();
             let mut round = WorkReport {
                 events: self.apply_events().await?,
                 ..Default::default()
             };
+            let events = t.elapsed();
             if !scanned {
-                round.started = self.start_cases().await?;
+                round.add(self.start_cases().await?);
                 scanned = true;
             }
+            let starts = t.elapsed();
             round.add(self.fire_due().await?);
+            let fired = t.elapsed();
             let d = self.dispatch().await?;
             round.sent += d.sent;
             round.failed += d.dead;
+            tracing::debug!(
+                events = round.events,
+                started = round.started,
+                steps = round.steps,
+                sent = d.sent,
+                events_ms = events.as_millis() as u64,
+                starts_ms = (starts - events).as_millis() as u64,
+                timers_ms = (fired - starts).as_millis() as u64,
+                dispatch_ms = (t.elapsed() - fired).as_millis() as u64,
+                "engine round"
+            );
             let idle = round.is_idle();
             total.add(round);
             if idle {
@@ -1153,7 +1413,7 @@ impl Runtime {
                 }).map_err(StoreError::from)?;
                 tx.commit().await?;
                 if claimed == 1 {
-                    report.started += self.start_cases().await?;
+                    report.add(self.start_cases().await?);
                     let mut tx = self.store.write().await?;
                     on!(&mut tx, c, DB, PG => {
                         sqlx::query("UPDATE engine_clock SET scan_done = 1 WHERE id = 1 AND scanned_on = $1")
@@ -1209,6 +1469,25 @@ impl Runtime {
 type PendingEvent = (i64, Option<i64>, Option<i64>, String, String);
 
 impl Runtime {
+    /// When the next pending timer or message falls due (already due ones included).
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, RuntimeError> {
+        let mut tx = self.store.read().await?;
+        let next: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as(
+                "SELECT (SELECT MIN(due_at) FROM timers WHERE fired_at IS NULL), \
+                        (SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending')",
+            )
+            .fetch_one(&mut *c)
+            .await
+        })
+        .map_err(StoreError::from)?;
+        tx.commit().await?;
+        Ok(match next {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
     /// Timers and messages due now and not done, whoever holds them.
     async fn due_left(&self) -> Result<i64, RuntimeError> {
         let now = self.now();

@@ -13,6 +13,9 @@ use crate::store::{Store, StoreError, Tx, on};
 
 use super::case::{CaseRow, history};
 
+/// Deliveries a dispatcher runs at once.
+const IN_FLIGHT: usize = 16;
+
 /// Attempts before a message is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 8;
 
@@ -44,6 +47,19 @@ pub async fn enqueue(
     payload: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if let Some(b) = tx.buffer() {
+        b.outbox.push(crate::store::OutboxInsert {
+            case_id: case.id,
+            key: key.to_string(),
+            channel: channel.to_string(),
+            template: template.map(str::to_string),
+            language: language.map(str::to_string),
+            recipient: recipient.map(str::to_string),
+            payload: payload.to_string(),
+            at: now,
+        });
+        return Ok(());
+    }
     on!(tx, c, DB, PG => {
         sqlx::query(
             "INSERT INTO outbox (case_id, idempotency_key, channel, template, language, recipient, payload, status, next_attempt_at, created_at) \
@@ -65,6 +81,12 @@ pub async fn enqueue(
 
 /// Withdraws a closed case's messages that have not gone out.
 pub async fn withdraw(tx: &mut Tx, case_id: i64) -> Result<(), StoreError> {
+    if let Some(b) = tx.buffer() {
+        b.outbox.retain(|m| m.case_id != case_id);
+        if !b.may_have_outbox(case_id) {
+            return Ok(());
+        }
+    }
     on!(tx, c, DB, PG => {
         sqlx::query("UPDATE outbox SET status = 'cancelled' WHERE case_id = $1 AND status = 'pending'")
             .bind(case_id)
@@ -182,24 +204,31 @@ pub async fn dispatch(
         .await
     })?;
     tx.commit().await?;
+    // Deliveries run outside any transaction, a few at a time; their results are recorded
+    // together in one transaction.
+    use futures_util::StreamExt;
+    let results: Vec<(Message, Result<serde_json::Value, String>)> =
+        futures_util::stream::iter(claimed)
+            .map(|msg| async move {
+                let r = channels.get(&msg.channel).deliver(&msg).await;
+                (msg, r)
+            })
+            .buffered(IN_FLIGHT)
+            .collect()
+            .await;
     let mut report = DispatchReport::default();
-    for msg in claimed {
-        let result = channels.get(&msg.channel).deliver(&msg).await;
-        let now = store.clock().now();
-        let mut tx = store.write().await?;
+    if results.is_empty() {
+        return Ok(report);
+    }
+    let now = store.clock().now();
+    let mut tx = store.write().await?;
+    tx.start_buffering();
+    let mut sent: Vec<(i64, String)> = Vec::new();
+    for (msg, result) in results {
         let case = msg.case_id.map(CaseId);
         match result {
             Ok(receipt) => {
-                on!(&mut tx, c, DB, PG => {
-                    sqlx::query(
-                        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, receipt = $3,                          lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status = 'pending'",
-                    )
-                    .bind(msg.id)
-                    .bind(now)
-                    .bind(receipt.to_string())
-                    .execute(&mut *c)
-                    .await.map(|_| ())
-                })?;
+                sent.push((msg.id, receipt.to_string()));
                 if let Some(case) = case {
                     history(
                         &mut tx,
@@ -224,7 +253,8 @@ pub async fn dispatch(
                 let dead = attempts >= MAX_ATTEMPTS;
                 on!(&mut tx, c, DB, PG => {
                     sqlx::query(
-                        "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5,                          lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status = 'pending'",
+                        "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5, \
+                         lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status = 'pending'",
                     )
                     .bind(msg.id)
                     .bind(if dead { "dead" } else { "pending" })
@@ -263,7 +293,22 @@ pub async fn dispatch(
                 }
             }
         }
-        tx.commit().await?;
     }
+    for chunk in sent.chunks(1000) {
+        on!(&mut tx, c, DB, PG => {
+            let mut q = sqlx::QueryBuilder::<DB>::new("WITH v (id, receipt) AS (");
+            q.push_values(chunk, |mut b, (id, receipt)| {
+                b.push_bind(*id).push_bind(receipt.clone());
+            });
+            q.push(
+                ") UPDATE outbox SET status = 'sent', attempts = attempts + 1, receipt = v.receipt, \
+                 lease_owner = NULL, lease_until = NULL, sent_at = ",
+            );
+            q.push_bind(now);
+            q.push(" FROM v WHERE outbox.id = v.id AND outbox.status = 'pending'");
+            q.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    tx.commit().await?;
     Ok(report)
 }

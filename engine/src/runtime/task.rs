@@ -51,6 +51,9 @@ pub async fn create(
         .fetch_one(&mut *c)
         .await
     })?;
+    if let Some(b) = tx.buffer() {
+        b.known.tasks.insert(case.id);
+    }
     Ok(id)
 }
 
@@ -86,6 +89,9 @@ pub async fn cancel_open(
     case: &CaseRow,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if tx.buffer().is_some_and(|b| !b.may_have_tasks(case.id)) {
+        return Ok(());
+    }
     on!(tx, c, DB, PG => {
         sqlx::query(
             "UPDATE tasks SET status = 'cancelled', completed_at = $2 \

@@ -171,7 +171,16 @@ fn into_customer(r: CustomerRow) -> Customer {
 
 enum Key<'a> {
     Id(i64),
+    Ids(&'a [i64]),
     External(&'a str),
+}
+
+/// Several customers by id, inside a transaction the caller holds; unknown ids are left out.
+pub(crate) async fn customers_in(tx: &mut Tx, ids: &[i64]) -> Result<Vec<Customer>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    load(tx, Key::Ids(ids)).await
 }
 
 /// One customer, inside a transaction the caller holds.
@@ -188,6 +197,13 @@ async fn load(tx: &mut Tx, key: Key<'_>) -> Result<Vec<Customer>, StoreError> {
             Key::Id(id) => {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1")))
                     .bind(id)
+                    .fetch_all(&mut *c)
+                    .await
+            }
+            Key::Ids(ids) => {
+                let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {}", List::<i64>::sql_in(PG, "id", 1));
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(List(ids.to_vec()))
                     .fetch_all(&mut *c)
                     .await
             }

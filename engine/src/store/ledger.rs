@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Ids, List, Rejection, Store, StoreError, Tx, on, open_items, pg_bulk};
+use super::{Conn, Ids, List, Rejection, Store, StoreError, Tx, on, open_items, pg_bulk};
 use crate::ids::{AllocationId, CreditOperationId, CustomerId, DocumentId};
 use crate::ledger::document::{CustomerRef, DocRef, Document, PreparedLine};
 use crate::ledger::{
@@ -1109,7 +1109,7 @@ async fn insert_documents(
 ) -> Result<Vec<(i64, String, String)>, StoreError> {
     let ids = reserve_ids(tx, "documents", rows.len()).await?;
     let with_ids: Vec<(i64, &NewDocRow)> = ids.iter().copied().zip(rows).collect();
-    if let Tx::Postgres(t) = &mut *tx {
+    if let Conn::Postgres(t) = &mut tx.conn {
         let mut cols = pg_bulk::DocumentColumns::default();
         let mut lines = pg_bulk::LineColumns::default();
         for (id, r) in &with_ids {
@@ -1230,7 +1230,7 @@ async fn insert_allocations(
 ) -> Result<Vec<AllocationRecord>, StoreError> {
     let ids = reserve_ids(tx, "allocations", plans.len()).await?;
     let with_ids: Vec<(i64, &PlannedAllocation)> = ids.iter().copied().zip(plans).collect();
-    if let Tx::Postgres(t) = &mut *tx
+    if let Conn::Postgres(t) = &mut tx.conn
         && !with_ids.is_empty()
     {
         let mut cols = pg_bulk::AllocationColumns::default();

@@ -6,6 +6,7 @@
 //! SQLite has one writer connection (writes take `BEGIN IMMEDIATE` on it) and a pool of
 //! readers; PostgreSQL has one pool. Every operation runs in one transaction.
 
+mod buffer;
 pub(crate) mod customers;
 mod ids;
 mod ledger;
@@ -26,6 +27,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use crate::clock::Clock;
 use crate::ledger::FieldError;
 
+pub use buffer::{Buffer, HistoryInsert, OutboxInsert, TimerInsert};
 pub use customers::{CustomerFilter, CustomerSaveOutcome};
 pub(crate) use ids::{Ids, List};
 pub use ledger::{
@@ -38,8 +40,8 @@ pub use reports::{AgingQuery, BalanceRow};
 /// `sqlx::Database` type and `$pg` to whether it is PostgreSQL.
 macro_rules! on {
     ($tx:expr, $c:ident, $db:ident, $pg:ident => $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite(t) => {
+        match &mut ($tx).conn {
+            $crate::store::Conn::Sqlite(t) => {
                 #[allow(dead_code)]
                 type $db = sqlx::Sqlite;
                 #[allow(dead_code)]
@@ -47,7 +49,7 @@ macro_rules! on {
                 let $c: &mut sqlx::SqliteConnection = &mut **t;
                 $body
             }
-            $crate::store::Tx::Postgres(t) => {
+            $crate::store::Conn::Postgres(t) => {
                 #[allow(dead_code)]
                 type $db = sqlx::Postgres;
                 #[allow(dead_code)]
@@ -138,30 +140,63 @@ enum Backend {
 }
 
 /// An open transaction on either backend.
-pub enum Tx {
+/// A transaction, and the rows it appends in bulk when it buffers (see `buffer`).
+pub struct Tx {
+    pub(crate) conn: Conn,
+    buffer: Option<Box<Buffer>>,
+}
+
+pub enum Conn {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+    fn new(conn: Conn) -> Tx {
+        Tx { conn, buffer: None }
+    }
+
+    /// From now on, history, timers and outbox rows are collected and written in bulk
+    /// before the commit (group commit of many transitions).
+    pub fn start_buffering(&mut self) {
+        if self.buffer.is_none() {
+            self.buffer = Some(Box::default());
+        }
+    }
+
+    pub fn buffer(&mut self) -> Option<&mut Buffer> {
+        self.buffer.as_deref_mut()
+    }
+
+    /// Writes the buffered rows; the transaction goes on buffering.
+    pub async fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(mut b) = self.buffer.take() {
+            let r = b.flush(self).await;
+            self.buffer = Some(b);
+            r?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush().await?;
+        match self.conn {
+            Conn::Sqlite(t) => t.commit().await?,
+            Conn::Postgres(t) => t.commit().await?,
         }
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await?,
-            Tx::Postgres(t) => t.rollback().await?,
+        match self.conn {
+            Conn::Sqlite(t) => t.rollback().await?,
+            Conn::Postgres(t) => t.rollback().await?,
         }
         Ok(())
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self, Tx::Postgres(_))
+        matches!(self.conn, Conn::Postgres(_))
     }
 }
 
@@ -285,19 +320,21 @@ impl Store {
     /// A transaction that may write. On SQLite it holds the single writer from the start.
     pub async fn write(&self) -> Result<Tx, StoreError> {
         Ok(match &self.backend {
-            Backend::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Backend::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Backend::Sqlite { write, .. } => {
+                Tx::new(Conn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?))
+            }
+            Backend::Postgres(pool) => Tx::new(Conn::Postgres(pool.begin().await?)),
         })
     }
 
     /// A read-only transaction: one consistent snapshot for a report.
     pub async fn read(&self) -> Result<Tx, StoreError> {
         Ok(match &self.backend {
-            Backend::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
-            Backend::Postgres(pool) => Tx::Postgres(
+            Backend::Sqlite { read, .. } => Tx::new(Conn::Sqlite(read.begin().await?)),
+            Backend::Postgres(pool) => Tx::new(Conn::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
-            ),
+            )),
         })
     }
 

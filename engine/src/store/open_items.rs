@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use super::{Ids, List, Store, StoreError, Tx, on};
+use super::{Conn, Ids, List, Store, StoreError, Tx, on};
 
 /// A document entering the index.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub(super) struct OpenRow {
 }
 
 pub(super) async fn insert_open(tx: &mut Tx, rows: &[OpenRow]) -> Result<(), StoreError> {
-    if let Tx::Postgres(t) = &mut *tx {
+    if let Conn::Postgres(t) = &mut tx.conn {
         if rows.is_empty() {
             return Ok(());
         }
@@ -67,7 +67,7 @@ pub(super) async fn clear(
     cleared: &[(i64, NaiveDate)],
     listed: bool,
 ) -> Result<(), StoreError> {
-    if let Tx::Postgres(t) = &mut *tx {
+    if let Conn::Postgres(t) = &mut tx.conn {
         if cleared.is_empty() {
             return Ok(());
         }

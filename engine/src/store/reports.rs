@@ -141,7 +141,7 @@ impl Store {
     ) -> Result<Vec<AgingItem>, StoreError> {
         let buckets = Buckets::default();
         let mut tx = self.read().await?;
-        let rows = open_item_rows(&mut tx, as_of, Some(customer_id)).await?;
+        let rows = open_item_rows(&mut tx, as_of, &Scope::One(customer_id.0)).await?;
         Ok(rows
             .into_iter()
             .map(|r| item_of(r, as_of, &buckets).1)
@@ -168,23 +168,49 @@ fn item_of(r: ItemRow, as_of: NaiveDate, buckets: &Buckets) -> ((i64, Currency),
     )
 }
 
-/// The customer condition: a plain equality when there is a customer, so the planner can use
-/// the customer index (`$2 IS NULL OR ...` would make it scan every open document).
-fn customer_filter(customer_id: Option<CustomerId>) -> &'static str {
-    if customer_id.is_some() {
-        "AND d.customer_id = $2"
-    } else {
-        "AND $2 IS NULL"
+/// Which customers a query covers.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    All,
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl Scope {
+    fn of(customer_id: Option<CustomerId>) -> Scope {
+        customer_id.map_or(Scope::All, |c| Scope::One(c.0))
     }
+
+    /// The customer condition on `d.customer_id`, bound at `$2`: a plain equality when there
+    /// is one customer, so the planner can use the customer index (`$2 IS NULL OR ...` would
+    /// make it scan every open document).
+    fn filter(&self, pg: bool) -> String {
+        match self {
+            Scope::All => "AND $2 IS NULL".into(),
+            Scope::One(_) => "AND d.customer_id = $2".into(),
+            Scope::Many(_) => format!("AND {}", Ids::sql_in(pg, "d.customer_id", 2)),
+        }
+    }
+}
+
+/// Binds a scope as `$2`.
+macro_rules! bind_scope {
+    ($q:expr, $scope:expr) => {
+        match $scope {
+            Scope::All => $q.bind(None::<i64>),
+            Scope::One(id) => $q.bind(Some(*id)),
+            Scope::Many(ids) => $q.bind(List(ids.clone())),
+        }
+    };
 }
 
 async fn open_item_rows(
     tx: &mut Tx,
     as_of: NaiveDate,
-    customer_id: Option<CustomerId>,
+    scope: &Scope,
 ) -> Result<Vec<ItemRow>, StoreError> {
-    let one = customer_filter(customer_id);
     let rows: Vec<ItemRow> = on!(tx, c, DB, PG => {
+        let one = scope.filter(PG);
         let sql = format!(
             "SELECT x.id, x.kind, n.number, x.customer_id, x.currency, x.issue_date, x.due_date, x.gross_minor, x.open_minor \
              FROM (SELECT d.id, d.kind, d.customer_id, d.currency, d.issue_date, d.due_date, d.gross_minor, \
@@ -194,9 +220,7 @@ async fn open_item_rows(
              JOIN documents n ON n.id = x.id \
              WHERE x.open_minor > 0 ORDER BY x.customer_id, x.due_date, x.id"
         );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(as_of)
-            .bind(customer_id.map(|c| c.0))
+        bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(as_of), scope)
             .fetch_all(&mut *c)
             .await
     })?;
@@ -215,9 +239,9 @@ struct DueRow {
 
 /// Open receivables as rows summed here rather than by SQL: on SQLite a GROUP BY over the
 /// computed open amount costs more than reading the rows.
-async fn due_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<DueRow>, StoreError> {
-    let one = customer_filter(q.customer_id);
+async fn due_rows(tx: &mut Tx, q: &AgingQuery, scope: &Scope) -> Result<Vec<DueRow>, StoreError> {
     let rows = on!(tx, c, DB, PG => {
+        let one = scope.filter(PG);
         // `LIMIT -1` (SQLite) and `OFFSET 0` (PostgreSQL) keep the planner from flattening
         // the subquery and computing each open amount twice (for the filter and the result).
         let (no_flatten, days) = if PG {
@@ -232,18 +256,20 @@ async fn due_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<DueRow>, StoreError
                    {one} {no_flatten}) x \
              WHERE open_minor > 0"
         );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(q.as_of)
-            .bind(q.customer_id.map(|c| c.0))
+        bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(q.as_of), scope)
             .fetch_all(&mut *c)
             .await
     })?;
     Ok(rows)
 }
 
-async fn credit_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    let one = customer_filter(q.customer_id);
+async fn credit_rows(
+    tx: &mut Tx,
+    q: &AgingQuery,
+    scope: &Scope,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
     let rows = on!(tx, c, DB, PG => {
+        let one = scope.filter(PG);
         let sql = format!(
             "SELECT customer_id, currency, CAST(SUM(credit_minor) AS BIGINT) FROM \
              (SELECT d.customer_id, d.currency, {CREDIT_AS_OF} AS credit_minor FROM {CANDIDATES} d \
@@ -251,9 +277,7 @@ async fn credit_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<(i64, String, i6
               {one}) x \
              WHERE credit_minor > 0 GROUP BY customer_id, currency"
         );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(q.as_of)
-            .bind(q.customer_id.map(|c| c.0))
+        bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(q.as_of), scope)
             .fetch_all(&mut *c)
             .await
     })?;
@@ -261,6 +285,15 @@ async fn credit_rows(tx: &mut Tx, q: &AgingQuery) -> Result<Vec<(i64, String, i6
 }
 
 pub(crate) async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport, StoreError> {
+    aging_scoped(tx, q, &Scope::of(q.customer_id)).await
+}
+
+/// The aging report of the customers `scope` names (`q.customer_id` is not read).
+pub(crate) async fn aging_scoped(
+    tx: &mut Tx,
+    q: &AgingQuery,
+    scope: &Scope,
+) -> Result<AgingReport, StoreError> {
     let n = q.buckets.len();
     let mut acc: BTreeMap<(i64, Currency), Acc> = BTreeMap::new();
     let new_acc = || Acc {
@@ -273,11 +306,11 @@ pub(crate) async fn aging_in(tx: &mut Tx, q: &AgingQuery) -> Result<AgingReport,
         Sums(Vec<DueRow>),
     }
     let open = if q.detail {
-        Open::Items(open_item_rows(&mut *tx, q.as_of, q.customer_id).await?)
+        Open::Items(open_item_rows(&mut *tx, q.as_of, scope).await?)
     } else {
-        Open::Sums(due_rows(&mut *tx, q).await?)
+        Open::Sums(due_rows(&mut *tx, q, scope).await?)
     };
-    let credits = credit_rows(&mut *tx, q).await?;
+    let credits = credit_rows(&mut *tx, q, scope).await?;
 
     match open {
         Open::Items(items) => {

@@ -1,0 +1,145 @@
+//! Rows a buffering transaction appends: the engine's history entries, timers and outbox
+//! messages, written with multi-row statements just before the commit. Many transitions
+//! then share one commit and a few statements (group commit), and each transition is
+//! still all-or-nothing: its rows are written with the transaction that decided them or not
+//! at all.
+//!
+//! The buffer also knows, for the cases a batch loaded, which had pending timers, open
+//! tasks or unsent messages in the database: cancelling what a case does not have costs no
+//! statement.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{StoreError, Tx, on};
+
+/// Rows per multi-row statement (SQLite binds at most 32,766 parameters).
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct HistoryInsert {
+    pub case_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub step: Option<String>,
+    pub message: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TimerInsert {
+    pub case_id: i64,
+    pub kind: String,
+    pub step: String,
+    pub visit: i64,
+    pub task_id: Option<i64>,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxInsert {
+    pub case_id: i64,
+    pub key: String,
+    pub channel: String,
+    pub template: Option<String>,
+    pub language: Option<String>,
+    pub recipient: Option<String>,
+    pub payload: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What the database held for the cases of a batch when it was loaded.
+#[derive(Debug, Default)]
+pub struct Known {
+    pub cases: HashSet<i64>,
+    pub timers: HashSet<i64>,
+    pub tasks: HashSet<i64>,
+    pub outbox: HashSet<i64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Buffer {
+    pub history: Vec<HistoryInsert>,
+    pub timers: Vec<TimerInsert>,
+    pub outbox: Vec<OutboxInsert>,
+    pub known: Known,
+}
+
+impl Buffer {
+    /// Whether the database may hold pending timers of the case (unknown cases: yes).
+    pub fn may_have_timers(&self, case: i64) -> bool {
+        !self.known.cases.contains(&case) || self.known.timers.contains(&case)
+    }
+
+    pub fn may_have_tasks(&self, case: i64) -> bool {
+        !self.known.cases.contains(&case) || self.known.tasks.contains(&case)
+    }
+
+    pub fn may_have_outbox(&self, case: i64) -> bool {
+        !self.known.cases.contains(&case) || self.known.outbox.contains(&case)
+    }
+
+    pub(super) async fn flush(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
+        for chunk in self.timers.chunks(CHUNK) {
+            on!(&mut *tx, c, DB, PG => {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO timers (case_id, kind, step, visit, task_id, due_at) ",
+                );
+                q.push_values(chunk, |mut b, t| {
+                    b.push_bind(t.case_id)
+                        .push_bind(t.kind.clone())
+                        .push_bind(t.step.clone())
+                        .push_bind(t.visit)
+                        .push_bind(t.task_id)
+                        .push_bind(t.due_at);
+                });
+                q.build().execute(&mut *c).await.map(|_| ())
+            })?;
+        }
+        self.timers.clear();
+        for chunk in self.outbox.chunks(CHUNK) {
+            on!(&mut *tx, c, DB, PG => {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO outbox (case_id, idempotency_key, channel, template, language, recipient, \
+                     payload, status, next_attempt_at, created_at) ",
+                );
+                q.push_values(chunk, |mut b, m| {
+                    b.push_bind(m.case_id)
+                        .push_bind(m.key.clone())
+                        .push_bind(m.channel.clone())
+                        .push_bind(m.template.clone())
+                        .push_bind(m.language.clone())
+                        .push_bind(m.recipient.clone())
+                        .push_bind(m.payload.clone())
+                        .push_bind("pending")
+                        .push_bind(m.at)
+                        .push_bind(m.at);
+                });
+                q.push(" ON CONFLICT (idempotency_key) DO NOTHING");
+                q.build().execute(&mut *c).await.map(|_| ())
+            })?;
+        }
+        self.outbox.clear();
+        for chunk in self.history.chunks(CHUNK) {
+            on!(&mut *tx, c, DB, PG => {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO case_history (case_id, at, actor, kind, step, message, detail) ",
+                );
+                q.push_values(chunk, |mut b, h| {
+                    b.push_bind(h.case_id)
+                        .push_bind(h.at)
+                        .push_bind(h.actor.clone())
+                        .push_bind(h.kind.clone())
+                        .push_bind(h.step.clone())
+                        .push_bind(h.message.clone())
+                        .push_bind(h.detail.clone());
+                });
+                q.build().execute(&mut *c).await.map(|_| ())
+            })?;
+        }
+        self.history.clear();
+        Ok(())
+    }
+}
