@@ -285,6 +285,6 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(e.contains("line 2, column 3 (pln_per_unit)"), "{e}");
+        assert!(e.contains("row 2, column \"pln_per_unit\""), "{e}");
     }
 }

@@ -28,8 +28,10 @@ pub struct RateTable {
     periods: Vec<RatePeriod>,
 }
 
-/// What is wrong with a rate (or exchange-rate) file, and where: the 1-based line of the file
-/// and, for a bad field, its 1-based column and name.
+/// What is wrong with a rate (or exchange-rate) file, and where: the row (the 1-based line of
+/// the file, comments included, as an editor shows it) and, for a bad field, its 1-based
+/// column and name. Shown as `rates.csv: row 4, column "rate_percent": ...`, like the
+/// ledger's CSV import.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct RateTableError {
     pub source_name: String,
@@ -40,9 +42,9 @@ pub struct RateTableError {
 
 impl fmt::Display for RateTableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: line {}", self.source_name, self.line)?;
-        if let Some((n, name)) = self.column {
-            write!(f, ", column {n} ({name})")?;
+        write!(f, "{}: row {}", self.source_name, self.line)?;
+        if let Some((_, name)) = self.column {
+            write!(f, ", column {name:?}")?;
         }
         write!(f, ": {}", self.message)
     }
@@ -295,27 +297,27 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_column() {
         let cases = [
-            ("", "line 1: the file is empty"),
-            ("from,rate\n", "line 1: expected the header"),
+            ("", "row 1: the file is empty"),
+            ("from,rate\n", "row 1: expected the header"),
             (
                 "# c\neffective_from,rate_percent\n2024-01-01,7\n2024-13-01,8\n",
-                "line 4, column 1 (effective_from): expected a date",
+                "row 4, column \"effective_from\": expected a date",
             ),
             (
                 "effective_from,rate_percent\n2024-01-01,seven\n",
-                "line 2, column 2 (rate_percent): expected an annual rate",
+                "row 2, column \"rate_percent\": expected an annual rate",
             ),
             (
                 "effective_from,rate_percent\n2024-01-01,-1\n",
-                "line 2, column 2 (rate_percent): the rate must be from 0 to 100",
+                "row 2, column \"rate_percent\": the rate must be from 0 to 100",
             ),
             (
                 "effective_from,rate_percent\n2024-02-01,7\n2024-01-01,8\n",
-                "line 3, column 1 (effective_from): 2024-01-01 is not after",
+                "row 3, column \"effective_from\": 2024-01-01 is not after",
             ),
             (
                 "effective_from,rate_percent\n2024-02-01,7,1\n",
-                "line 2: expected 2 fields",
+                "row 2: expected 2 fields",
             ),
             (
                 "effective_from,rate_percent\n",
