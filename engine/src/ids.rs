@@ -50,3 +50,7 @@ id_type!(
     /// A human task: a call, an approval, a verification, a court stage.
     TaskId
 );
+id_type!(
+    /// An interest note (its ledger document has a `DocumentId` of its own).
+    InterestNoteId
+);

@@ -7,6 +7,7 @@ pub mod aging;
 pub mod clock;
 pub mod demo;
 pub mod ids;
+pub mod interest;
 pub mod ledger;
 pub mod money;
 pub mod runtime;

@@ -91,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         command: EngineCommand,
     },
+    /// Late-payment interest: calculate it, issue interest notes, list and approve them.
+    Interest {
+        #[command(subcommand)]
+        command: crate::interest::InterestCommand,
+    },
     /// Benchmarks whose numbers go into the README.
     Bench {
         #[command(subcommand)]
@@ -284,7 +289,7 @@ fn init_tracing(default: &str) {
         .try_init();
 }
 
-async fn open(db: &str) -> anyhow::Result<Store> {
+pub(crate) async fn open(db: &str) -> anyhow::Result<Store> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Store::open(db, clock).await.map_err(anyhow::Error::from)
 }
@@ -524,6 +529,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             }
         }
+        Command::Interest { command } => crate::interest::run(command, &db).await,
         Command::Scenario { command } => {
             let mut out = std::io::stdout().lock();
             match command {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod bench;
 pub mod bench_engine;
 pub mod cli;
+pub mod interest;
 pub mod output;
 pub mod scenario;
 pub mod server;

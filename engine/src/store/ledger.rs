@@ -1298,7 +1298,7 @@ fn at_index(item: usize, field: &'static str, index: usize, msg: impl Into<Strin
 }
 
 /// The whole booking of a batch inside `tx`.
-async fn book_in(
+pub(super) async fn book_in(
     tx: &mut Tx,
     docs: &[PreparedDocument],
     actor: &Actor,

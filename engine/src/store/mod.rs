@@ -9,6 +9,7 @@
 mod buffer;
 pub(crate) mod customers;
 mod ids;
+pub mod interest_notes;
 mod ledger;
 mod open_items;
 mod pg_bulk;
@@ -30,6 +31,11 @@ use crate::ledger::FieldError;
 pub use buffer::{Buffer, HistoryInsert, OutboxInsert, TimerInsert};
 pub use customers::{CustomerFilter, CustomerSaveOutcome};
 pub(crate) use ids::{Ids, List};
+pub use interest_notes::{
+    CompensationCharge, FeeCharge, FeeOutcome, InterestNote, InterestNoteFilter, IssuedNote,
+    NoteSettings, NoteSort, NoteStatus, NotesRun, charge_fee_in, charge_recovery_compensation_in,
+    issue_interest_note_in,
+};
 pub use ledger::{
     AllocationRecord, BookedDocument, BookingOutcome, CreditOperation, CreditRecord,
     DocumentDetail, DocumentFilter, DocumentSummary,
@@ -255,6 +261,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "runtime",
         sqlite: include_str!("../../../migrations/sqlite/0002_runtime.sql"),
         postgres: include_str!("../../../migrations/postgres/0002_runtime.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "interest",
+        sqlite: include_str!("../../../migrations/sqlite/0003_interest.sql"),
+        postgres: include_str!("../../../migrations/postgres/0003_interest.sql"),
     },
 ];
 
