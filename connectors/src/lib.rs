@@ -4,5 +4,6 @@
 //! JSON pointer, statement entry).
 #![forbid(unsafe_code)]
 
+pub mod bank;
 pub mod ledger_csv;
 pub mod webhook;
