@@ -57,6 +57,19 @@ impl TestDb {
 
     /// A new, empty PostgreSQL database; `None` when the server is unreachable outside CI.
     pub async fn postgres() -> Option<TestDb> {
+        TestDb::postgres_from(None).await
+    }
+
+    /// A new PostgreSQL database holding a copy of `self` (which nobody may be connected
+    /// to), made by `CREATE DATABASE ... TEMPLATE`. `None` for SQLite.
+    pub async fn postgres_copy(&self) -> Option<TestDb> {
+        if self.backend != "postgres" {
+            return None;
+        }
+        TestDb::postgres_from(Some(&self.name)).await
+    }
+
+    async fn postgres_from(template: Option<&str>) -> Option<TestDb> {
         let admin = postgres_admin_url();
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
             Ok(c) => c,
@@ -76,7 +89,10 @@ impl TestDb {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let name = format!("arrears_test_{}_{n}_{nanos}", std::process::id());
-        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        let from = template
+            .map(|t| format!(" TEMPLATE {t}"))
+            .unwrap_or_default();
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}{from}")))
             .execute(&mut conn)
             .await
         {

@@ -271,6 +271,35 @@ pub async fn save_cases(
     cases: &[&CaseRow],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    if let crate::store::Conn::Postgres(t) = &mut tx.conn {
+        // One statement, each column an array (see store::buffer).
+        sqlx::query(
+            "UPDATE cases SET status = v.status, step = v.step, step_entered_at = v.entered, visit = v.visit, \
+             vars = v.vars, deadline = v.deadline, last_outcome = v.outcome, promise = v.promise, \
+             close_reason = v.reason, updated_at = $11, \
+             closed_at = CASE WHEN v.status = 'closed' THEN $11 ELSE cases.closed_at END \
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[], \
+             $7::timestamptz[], $8::text[], $9::text[], $10::text[]) \
+             AS v (id, status, step, entered, visit, vars, deadline, outcome, promise, reason) WHERE cases.id = v.id",
+        )
+        .bind(cases.iter().map(|k| k.id).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.status.clone()).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.step.clone()).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.step_entered_at).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.visit).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.vars.clone()).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.deadline).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.last_outcome.clone()).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.promise.clone()).collect::<Vec<_>>())
+        .bind(cases.iter().map(|k| k.close_reason.clone()).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut **t)
+        .await?;
+        return Ok(());
+    }
     for chunk in cases.chunks(1000) {
         on!(&mut *tx, c, DB, PG => {
             let mut q = sqlx::QueryBuilder::<DB>::new(

@@ -159,6 +159,7 @@ impl Runtime {
         if versions.is_empty() {
             return Ok(WorkReport::default());
         }
+        let clock = std::time::Instant::now();
         let today = self.now().date_naive();
         let mut tx = self.store.read().await?;
         let report = crate::store::reports::aging_in(
@@ -275,6 +276,7 @@ impl Runtime {
             }
         }
         tx.commit().await?;
+        let scanned = clock.elapsed();
         let mut report = WorkReport::default();
         for chunk in starts.chunks(BATCH as usize) {
             if let Some(r) = self.start_batch(chunk).await? {
@@ -295,6 +297,13 @@ impl Runtime {
                 }
             }
         }
+        tracing::debug!(
+            started = report.started,
+            steps = report.steps,
+            scan_ms = scanned.as_millis() as u64,
+            start_ms = (clock.elapsed() - scanned).as_millis() as u64,
+            "start scan"
+        );
         Ok(report)
     }
 
@@ -306,8 +315,9 @@ impl Runtime {
         tx.start_buffering();
         let customers: Vec<i64> = starts.iter().map(|s| s.1).collect();
         let facts = case::ledger_facts_many(&mut tx, &customers, now.date_naive()).await?;
-        let mut cases = Vec::new();
-        let mut report = WorkReport::default();
+        // Decide every case first (a failing `vars` expression sends the batch to the slow
+        // path), insert them in one statement, then run their first steps.
+        let mut new = Vec::new();
         for (v, customer_id, invoice, subject) in starts {
             let Some(facts) = facts.get(customer_id) else {
                 continue;
@@ -319,20 +329,45 @@ impl Runtime {
                 facts,
                 sandbox: &self.sandbox,
             };
-            let outcome = match self.start_in(&mut tx, &cx, *invoice, subject).await {
-                Ok(Some(mut case)) => exec::settle(&mut tx, &cx, &mut case)
-                    .await
-                    .map(|steps| Some((case, steps))),
-                Ok(None) => Ok(None),
+            match self.new_case(&cx, *invoice, subject) {
+                Ok(n) => new.push((n, v)),
+                Err(RuntimeError::Scenario(_)) => {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let rows: Vec<&NewCase> = new.iter().map(|(n, _)| n).collect();
+        let ids = insert_cases(&mut tx, &rows, "system").await?;
+        let mut cases = Vec::new();
+        let mut report = WorkReport::default();
+        for (mut n, v) in new {
+            let Some(id) = ids.get(&(n.case.scenario_id.clone(), n.case.subject.clone())) else {
+                continue;
+            };
+            n.case.id = *id;
+            let Some(facts) = facts.get(&n.case.customer_id) else {
+                continue;
+            };
+            let cx = Ctx {
+                now,
+                actor: "system",
+                version: v,
+                facts,
+                sandbox: &self.sandbox,
+            };
+            let mut case = n.case;
+            let outcome = match self.opened(&mut tx, &cx, &case, &n.why).await {
+                Ok(()) => exec::settle(&mut tx, &cx, &mut case).await,
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(Some((case, steps))) => {
+                Ok(steps) => {
                     report.started += 1;
                     report.steps += steps;
                     cases.push(case);
                 }
-                Ok(None) => {}
                 Err(RuntimeError::Scenario(_)) => {
                     tx.rollback().await?;
                     return Ok(None);
@@ -393,10 +428,29 @@ impl Runtime {
         invoice: Option<i64>,
         subject: &str,
     ) -> Result<Option<CaseRow>, RuntimeError> {
+        let mut n = self.new_case(cx, invoice, subject)?;
+        let ids = insert_cases(tx, &[&n], cx.actor).await?;
+        let Some(id) = ids.get(&(n.case.scenario_id.clone(), n.case.subject.clone())) else {
+            return Ok(None);
+        };
+        n.case.id = *id;
+        self.opened(tx, cx, &n.case, &n.why).await?;
+        Ok(Some(n.case))
+    }
+
+    /// A case about to be opened (its id not yet known): `vars` evaluated, the reason it
+    /// starts explained.
+    fn new_case(
+        &self,
+        cx: &Ctx<'_>,
+        invoice: Option<i64>,
+        subject: &str,
+    ) -> Result<NewCase, RuntimeError> {
         let (now, v) = (cx.now, cx.version);
-        let today = now.date_naive();
         let sc = &v.scenario;
-        let ctx = cx.facts.context(today, invoice, None, BTreeMap::new());
+        let ctx = cx
+            .facts
+            .context(now.date_naive(), invoice, None, BTreeMap::new());
         let mut vars = BTreeMap::new();
         for (name, expr) in &sc.vars {
             let d = self
@@ -409,55 +463,6 @@ impl Runtime {
             );
         }
         let first = sc.steps.first().map(|s| s.id.clone()).unwrap_or_default();
-        let token = debtor_token();
-        let vars = serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into());
-        let customer_id = cx.facts.customer.id.0;
-        let id: Option<i64> = on!(&mut *tx, c, DB, PG => {
-            sqlx::query_scalar(
-                "INSERT INTO cases (scenario_version_id, scenario_id, customer_id, invoice_id, subject, status, step, \
-                 step_entered_at, visit, vars, debtor_token, started_by, opened_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, 1, $8, $9, $10, $7, $7) \
-                 ON CONFLICT (scenario_id, subject) WHERE status <> 'closed' DO NOTHING RETURNING id",
-            )
-            .bind(v.id)
-            .bind(&sc.id)
-            .bind(customer_id)
-            .bind(invoice)
-            .bind(subject)
-            .bind(&first)
-            .bind(now)
-            .bind(&vars)
-            .bind(&token)
-            .bind(cx.actor)
-            .fetch_optional(&mut *c)
-            .await
-        }).map_err(StoreError::from)?;
-        let Some(id) = id else {
-            return Ok(None);
-        };
-        let case = CaseRow {
-            id,
-            scenario_version_id: v.id,
-            scenario_id: sc.id.clone(),
-            customer_id,
-            invoice_id: invoice,
-            subject: subject.to_string(),
-            status: CaseStatus::Active.as_str().into(),
-            step: first.clone(),
-            step_entered_at: now,
-            visit: 1,
-            vars,
-            deadline: None,
-            last_outcome: None,
-            promise: None,
-            close_reason: None,
-            opened_at: now,
-        };
-        if let Some(b) = tx.buffer() {
-            // A new case has nothing pending in the database.
-            b.known.cases.insert(id);
-        }
-        exec::add_timer(tx, &case, "step", now, None).await?;
         let why = format!(
             "{} (version {}) started: {} ({})",
             sc.id,
@@ -465,18 +470,55 @@ impl Runtime {
             sc.start_when.source,
             self.sandbox.explain(&sc.start_when, &mut ctx.scope())
         );
+        Ok(NewCase {
+            case: CaseRow {
+                id: 0,
+                scenario_version_id: v.id,
+                scenario_id: sc.id.clone(),
+                customer_id: cx.facts.customer.id.0,
+                invoice_id: invoice,
+                subject: subject.to_string(),
+                status: CaseStatus::Active.as_str().into(),
+                step: first,
+                step_entered_at: now,
+                visit: 1,
+                vars: serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into()),
+                deadline: None,
+                last_outcome: None,
+                promise: None,
+                close_reason: None,
+                opened_at: now,
+            },
+            token: debtor_token(),
+            why,
+        })
+    }
+
+    /// The history entry and the first `step` timer of a case just inserted.
+    async fn opened(
+        &self,
+        tx: &mut Tx,
+        cx: &Ctx<'_>,
+        case: &CaseRow,
+        why: &str,
+    ) -> Result<(), RuntimeError> {
+        if let Some(b) = tx.buffer() {
+            // A new case has nothing pending in the database.
+            b.known.cases.insert(case.id);
+        }
+        exec::add_timer(tx, case, "step", cx.now, None).await?;
         history(
             tx,
             case.case_id(),
-            now,
+            cx.now,
             cx.actor,
             "started",
-            Some(&first),
-            &why,
-            json!({ "version": v.version }),
+            Some(&case.step),
+            why,
+            json!({ "version": cx.version.version }),
         )
         .await?;
-        Ok(Some(case))
+        Ok(())
     }
 
     /// Starts a case by hand in the latest version of a scenario whose `applies_to` holds
@@ -1511,6 +1553,55 @@ async fn set_result(tx: &mut Tx, event: i64, result: &str) -> Result<(), StoreEr
         sqlx::query("UPDATE case_events SET result = $2 WHERE id = $1").bind(event).bind(result).execute(&mut *c).await.map(|_| ())
     })?;
     Ok(())
+}
+
+/// A case decided but not yet inserted.
+struct NewCase {
+    case: CaseRow,
+    token: String,
+    why: String,
+}
+
+/// Inserts cases in one statement; the ids of those inserted by (scenario, subject). A
+/// subject that already has an open case in the scenario is left out.
+async fn insert_cases(
+    tx: &mut Tx,
+    rows: &[&NewCase],
+    actor: &str,
+) -> Result<std::collections::HashMap<(String, String), i64>, StoreError> {
+    let mut ids = std::collections::HashMap::new();
+    for chunk in rows.chunks(1000) {
+        let inserted: Vec<(i64, String, String)> = on!(&mut *tx, c, DB, PG => {
+            let mut q = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO cases (scenario_version_id, scenario_id, customer_id, invoice_id, subject, status, step, \
+                 step_entered_at, visit, vars, debtor_token, started_by, opened_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, n| {
+                let k = &n.case;
+                b.push_bind(k.scenario_version_id)
+                    .push_bind(k.scenario_id.clone())
+                    .push_bind(k.customer_id)
+                    .push_bind(k.invoice_id)
+                    .push_bind(k.subject.clone())
+                    .push_bind(k.status.clone())
+                    .push_bind(k.step.clone())
+                    .push_bind(k.step_entered_at)
+                    .push_bind(k.visit)
+                    .push_bind(k.vars.clone())
+                    .push_bind(n.token.clone())
+                    .push_bind(actor.to_string())
+                    .push_bind(k.opened_at)
+                    .push_bind(k.opened_at);
+            });
+            q.push(
+                " ON CONFLICT (scenario_id, subject) WHERE status <> 'closed' DO NOTHING \
+                 RETURNING id, scenario_id, subject",
+            );
+            q.build_query_as().fetch_all(&mut *c).await
+        })?;
+        ids.extend(inserted.into_iter().map(|(id, sc, sub)| ((sc, sub), id)));
+    }
+    Ok(ids)
 }
 
 /// An unguessable token for the debtor's page of a case.

@@ -82,6 +82,9 @@ impl Buffer {
     }
 
     pub(super) async fn flush(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
+        if let super::Conn::Postgres(t) = &mut tx.conn {
+            return self.flush_pg(t).await;
+        }
         for chunk in self.timers.chunks(CHUNK) {
             on!(&mut *tx, c, DB, PG => {
                 let mut q = sqlx::QueryBuilder::<DB>::new(
@@ -140,6 +143,66 @@ impl Buffer {
             })?;
         }
         self.history.clear();
+        Ok(())
+    }
+
+    /// PostgreSQL: one statement per table, each column bound as an array and unpacked by
+    /// `UNNEST` (a VALUES list of thousands of parameters costs more to parse than to insert).
+    async fn flush_pg(&mut self, c: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        if !self.timers.is_empty() {
+            let t = std::mem::take(&mut self.timers);
+            sqlx::query(
+                "INSERT INTO timers (case_id, kind, step, visit, task_id, due_at) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[])",
+            )
+            .bind(t.iter().map(|x| x.case_id).collect::<Vec<_>>())
+            .bind(t.iter().map(|x| x.kind.clone()).collect::<Vec<_>>())
+            .bind(t.iter().map(|x| x.step.clone()).collect::<Vec<_>>())
+            .bind(t.iter().map(|x| x.visit).collect::<Vec<_>>())
+            .bind(t.iter().map(|x| x.task_id).collect::<Vec<_>>())
+            .bind(t.iter().map(|x| x.due_at).collect::<Vec<_>>())
+            .execute(&mut *c)
+            .await?;
+        }
+        if !self.outbox.is_empty() {
+            let m = std::mem::take(&mut self.outbox);
+            sqlx::query(
+                "INSERT INTO outbox (case_id, idempotency_key, channel, template, language, recipient, payload, \
+                 status, next_attempt_at, created_at) \
+                 SELECT u.case_id, u.k, u.ch, u.t, u.l, u.r, u.p, 'pending', u.at, u.at \
+                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                 $8::timestamptz[]) WITH ORDINALITY AS u (case_id, k, ch, t, l, r, p, at, n) ORDER BY u.n \
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(m.iter().map(|x| x.case_id).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.key.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.channel.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.template.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.language.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.recipient.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.payload.clone()).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.at).collect::<Vec<_>>())
+            .execute(&mut *c)
+            .await?;
+        }
+        if !self.history.is_empty() {
+            let h = std::mem::take(&mut self.history);
+            sqlx::query(
+                "INSERT INTO case_history (case_id, at, actor, kind, step, message, detail) \
+                 SELECT u.case_id, u.at, u.actor, u.kind, u.step, u.message, u.detail \
+                 FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+                 WITH ORDINALITY AS u (case_id, at, actor, kind, step, message, detail, n) ORDER BY u.n",
+            )
+            .bind(h.iter().map(|x| x.case_id).collect::<Vec<_>>())
+            .bind(h.iter().map(|x| x.at).collect::<Vec<_>>())
+            .bind(h.iter().map(|x| x.actor.clone()).collect::<Vec<_>>())
+            .bind(h.iter().map(|x| x.kind.clone()).collect::<Vec<_>>())
+            .bind(h.iter().map(|x| x.step.clone()).collect::<Vec<_>>())
+            .bind(h.iter().map(|x| x.message.clone()).collect::<Vec<_>>())
+            .bind(h.iter().map(|x| x.detail.clone()).collect::<Vec<_>>())
+            .execute(&mut *c)
+            .await?;
+        }
         Ok(())
     }
 }
