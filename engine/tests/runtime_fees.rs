@@ -100,9 +100,37 @@ struct World {
     rt: Runtime,
 }
 
+/// A case per invoice: two cases of one customer run in the same batches.
+const PER_INVOICE: &str = r#"
+id: late-fees-per-invoice
+title: Late fees per invoice
+description: An interest note and a fee for each overdue invoice's case.
+applies_to: customer.category == "business"
+priority: 10
+case_per: invoice
+start_when: days_overdue >= 3
+calendar: PL
+languages: [en, pl]
+steps:
+  - id: interest
+    interest_note: { rate_table: statutory_pl_commercial }
+  - id: fee
+    fee: { amount: "40.00", reason: "recovery cost compensation" }
+  - id: reminder
+    send: { template: reminder, channels: [email] }
+  - id: wait
+    wait: 30 days
+  - id: done
+    close: ended
+"#;
+
 async fn worlds() -> Vec<World> {
+    worlds_with(SCENARIO).await
+}
+
+async fn worlds_with(source: &str) -> Vec<World> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let outcome = check_source("late-fees.yaml", SCENARIO, &dir, &Sandbox::new());
+    let outcome = check_source("late-fees.yaml", source, &dir, &Sandbox::new());
     let mut scenario = outcome
         .scenario
         .unwrap_or_else(|| panic!("the test scenario checks: {:?}", outcome.diagnostics));
@@ -299,6 +327,55 @@ async fn a_ledger_refusal_in_an_interest_step_pauses_the_case_with_the_reason() 
             .expect("notes");
         assert_eq!(notes.len(), 1, "{backend}");
         assert_eq!(notes[0].customer_external_id, "B1");
+        w.db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn two_cases_of_one_customer_in_one_batch_book_on_fresh_facts_and_both_go_on() {
+    for w in worlds_with(PER_INVOICE).await {
+        let backend = w.db.backend;
+        w.store
+            .save_customers(&[customer("B1")])
+            .await
+            .expect("customer");
+        w.store
+            .book(
+                &[
+                    invoice("FV/1", "B1", "1000.00"),
+                    invoice("FV/2", "B1", "500.00"),
+                ],
+                &Actor::system(),
+            )
+            .await
+            .expect("invoices");
+        // Both cases start in one batch. The first case's note covers both invoices; the
+        // second case's steps are put back to the next round (the customer's facts are
+        // stale after a booking) and must still run: its interest step finds nothing left
+        // to charge, and each case charges its own fee.
+        w.run("2026-11-02", 1).await;
+        let history = w.history().await;
+        let cases = views::cases(&w.store).await.expect("cases");
+        assert_eq!(cases.len(), 2, "{backend}: {history:#?}");
+        for c in &cases {
+            assert_eq!(
+                (c.status.as_str(), c.step.as_str()),
+                ("waiting", "wait"),
+                "{backend}: {history:#?}"
+            );
+        }
+        let count = |kind: &str| history.iter().filter(|h| h.kind == kind).count();
+        assert_eq!(count("interest_note_issued"), 1, "{backend}: {history:#?}");
+        assert_eq!(count("interest_note_skipped"), 1, "{backend}: {history:#?}");
+        assert_eq!(count("fee_charged"), 2, "{backend}: {history:#?}");
+        let notes = w
+            .store
+            .interest_notes(&InterestNoteFilter::default())
+            .await
+            .expect("notes");
+        assert_eq!(notes.len(), 1, "{backend}");
+        // 1500.00 x 0.14 x 5 / 365 = 2.8767 -> 2.88.
+        assert_eq!(notes[0].total, dec("2.88"), "{backend}");
         w.db.cleanup().await;
     }
 }

@@ -3,9 +3,8 @@
 //! calls in, saves the case and commits, so one transition is one transaction.
 
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, Utc};
-use serde_json::json;
-
 use rust_decimal::Decimal;
+use serde_json::json;
 
 use crate::ids::CustomerId;
 use crate::interest::RateTable;
