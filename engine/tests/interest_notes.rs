@@ -294,6 +294,14 @@ async fn notes_charge_late_and_open_invoices_once_and_are_settled_like_any_recei
             matches!(skip, Err(StoreError::Conflict(_))),
             "{b}: {skip:?}"
         );
+        // Four eyes: whoever prepared the note cannot approve it.
+        let own = store
+            .set_interest_note_status(id, NoteStatus::Approved, &actor)
+            .await;
+        assert!(
+            matches!(&own, Err(StoreError::Conflict(m)) if m.contains("someone else must approve")),
+            "{b}: {own:?}"
+        );
         let approved = store
             .set_interest_note_status(id, NoteStatus::Approved, &Actor::user("boss"))
             .await?;

@@ -3,10 +3,17 @@
 //! calls in, saves the case and commits, so one transition is one transaction.
 
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, Utc};
+use rust_decimal::Decimal;
 use serde_json::json;
 
+use crate::ids::CustomerId;
+use crate::interest::RateTable;
+use crate::ledger::Actor;
+use crate::money::{Currency, Money};
 use crate::scenario::{Action, Channel, StepKind, Value, Wait};
-use crate::store::{StoreError, Tx, on};
+use crate::store::{
+    FeeCharge, FeeOutcome, NoteSettings, StoreError, Tx, charge_fee_in, issue_interest_note_in, on,
+};
 
 use super::case::{CaseRow, CaseStatus, LedgerFacts, history};
 use super::registry::Version;
@@ -215,12 +222,21 @@ pub const CHAIN_LIMIT: usize = 32;
 /// buffering transaction the `step` timer `enter` left is taken back and its step runs now.
 /// Returns the steps executed. (A transaction that does not buffer leaves the timer for the
 /// next round of `fire_due`.)
+///
+/// The chain stops after a step that booked into the customer's ledger (a fee or an
+/// interest note): the steps read `cx.facts`, loaded once at the start of the batch, and
+/// those no longer count the new document. The next step's `step` timer then stays in the
+/// buffer, is written at commit, and fires in the next round of `fire_due`, which loads the
+/// facts again, so a letter after an interest note lists the note.
 pub async fn settle(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<usize, RuntimeError> {
     let mut steps = 0;
     while steps < CHAIN_LIMIT && case.status() == CaseStatus::Active {
         let Some(b) = tx.buffer() else {
             break;
         };
+        if b.ledger_changed(case.customer_id) {
+            break;
+        }
         let before = b.timers.len();
         b.timers
             .retain(|t| !(t.case_id == case.id && t.kind == "step" && t.step == case.step));
@@ -462,37 +478,154 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
             advance(tx, cx, case, "variables set").await?;
         }
         StepKind::Fee { amount, reason } => {
-            let mut scope = cx.context(case).scope();
+            let ctx = cx.context(case);
             let v = cx
                 .sandbox
-                .eval(amount, &mut scope)
+                .eval(amount, &mut ctx.scope())
                 .map_err(RuntimeError::Scenario)?;
-            history(
-                tx,
-                id,
-                cx.now,
-                cx.actor,
-                "fee_requested",
-                Some(&step.id),
-                &format!("fee {v} {}: {reason}", cx.context(case).balance.currency),
-                json!({ "amount": v.to_string(), "reason": reason }),
-            )
-            .await?;
-            advance(tx, cx, case, "fee requested").await?;
+            let amount = decimal_of(&v).ok_or_else(|| {
+                RuntimeError::Scenario(format!(
+                    "step `{}`: the fee amount `{}` gave {v} ({}), not an amount",
+                    step.id,
+                    amount.source,
+                    v.type_name()
+                ))
+            })?;
+            let currency = Currency::parse(&ctx.balance.currency).map_err(|_| {
+                RuntimeError::Scenario(format!(
+                    "step `{}`: the case has no balance, so the fee has no currency",
+                    step.id
+                ))
+            })?;
+            let money = Money::new(amount, currency).map_err(|e| {
+                RuntimeError::Scenario(format!("step `{}`: fee {amount}: {e}", step.id))
+            })?;
+            let fee = FeeCharge {
+                case_id: id,
+                step: &step.id,
+                customer: CustomerId(case.customer_id),
+                amount: money,
+                reason,
+                issue_date: cx.now.date_naive(),
+                payment_days: DOCUMENT_PAYMENT_DAYS,
+            };
+            let outcome = charge_fee_in(tx, &fee, &Actor(cx.actor.to_string()), cx.now)
+                .await
+                .map_err(|e| refused(&step.id, e))?;
+            match outcome {
+                FeeOutcome::Charged {
+                    document_id,
+                    number,
+                } => {
+                    booked(tx, case);
+                    history(
+                        tx,
+                        id,
+                        cx.now,
+                        cx.actor,
+                        "fee_charged",
+                        Some(&step.id),
+                        &format!("fee {number}: {money}, {reason}"),
+                        json!({ "document": document_id, "number": number,
+                                "amount": amount.to_string(), "currency": currency, "reason": reason }),
+                    )
+                    .await?;
+                }
+                FeeOutcome::AlreadyCharged { document_id } => {
+                    history(
+                        tx,
+                        id,
+                        cx.now,
+                        cx.actor,
+                        "fee_already_charged",
+                        Some(&step.id),
+                        &format!("fee already charged by this step of the case: {reason}"),
+                        json!({ "document": document_id }),
+                    )
+                    .await?;
+                }
+            }
+            advance(tx, cx, case, "fee step done").await?;
         }
-        StepKind::InterestNote { rate_table, .. } => {
-            history(
+        StepKind::InterestNote {
+            rate_table,
+            minimum,
+        } => {
+            let table = RateTable::shipped(rate_table).ok_or_else(|| {
+                RuntimeError::Scenario(format!(
+                    "step `{}`: no shipped rate table `{rate_table}`; expected one of {}",
+                    step.id,
+                    RateTable::shipped_names().join(", ")
+                ))
+            })?;
+            let mut settings = NoteSettings::new(table);
+            settings.payment_days = DOCUMENT_PAYMENT_DAYS;
+            if let Some(m) = minimum {
+                let v = cx
+                    .sandbox
+                    .eval(m, &mut cx.context(case).scope())
+                    .map_err(RuntimeError::Scenario)?;
+                settings.minimum = decimal_of(&v).ok_or_else(|| {
+                    RuntimeError::Scenario(format!(
+                        "step `{}`: the minimum `{}` gave {v} ({}), not an amount",
+                        step.id,
+                        m.source,
+                        v.type_name()
+                    ))
+                })?;
+            }
+            let notes = issue_interest_note_in(
                 tx,
-                id,
+                CustomerId(case.customer_id),
+                cx.now.date_naive(),
+                &settings,
+                &Actor(cx.actor.to_string()),
                 cx.now,
-                cx.actor,
-                "interest_note_requested",
-                Some(&step.id),
-                &format!("interest note on rate table {rate_table}"),
-                json!({ "rate_table": rate_table }),
             )
-            .await?;
-            advance(tx, cx, case, "interest note requested").await?;
+            .await
+            .map_err(|e| refused(&step.id, e))?;
+            if notes.is_empty() {
+                history(
+                    tx,
+                    id,
+                    cx.now,
+                    cx.actor,
+                    "interest_note_skipped",
+                    Some(&step.id),
+                    &format!(
+                        "no interest note: nothing due on rate table {rate_table}{}",
+                        if settings.minimum > Decimal::ZERO {
+                            format!(" at or above the minimum {}", settings.minimum)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    json!({ "rate_table": rate_table, "minimum": settings.minimum.to_string() }),
+                )
+                .await?;
+            } else {
+                booked(tx, case);
+                let shown: Vec<String> = notes
+                    .iter()
+                    .map(|n| format!("{} {} {}", n.number, n.total, n.currency))
+                    .collect();
+                history(
+                    tx,
+                    id,
+                    cx.now,
+                    cx.actor,
+                    "interest_note_issued",
+                    Some(&step.id),
+                    &format!("interest note {} ({rate_table})", shown.join(", ")),
+                    json!({ "notes": notes.iter().map(|n| json!({
+                        "id": n.id, "document": n.document_id, "number": n.number,
+                        "total": n.total.to_string(), "currency": n.currency,
+                        "invoices": n.lines.iter().map(|l| l.invoice_number.clone()).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(), "rate_table": rate_table }),
+                )
+                .await?;
+            }
+            advance(tx, cx, case, "interest note step done").await?;
         }
         StepKind::Call {
             connector,
@@ -559,6 +692,39 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Days from a fee's or interest note's issue date to its due date.
+pub const DOCUMENT_PAYMENT_DAYS: u32 = 14;
+
+/// An amount from a Rhai value: a decimal or a whole number.
+fn decimal_of(v: &rhai::Dynamic) -> Option<Decimal> {
+    v.as_decimal()
+        .ok()
+        .or_else(|| v.as_int().ok().map(Decimal::from))
+}
+
+/// A refusal by the ledger (a bad amount, a contractual rate that does not parse) is the
+/// scenario's problem: the case pauses with the reason. Anything else is the store's.
+fn refused(step: &str, e: StoreError) -> RuntimeError {
+    match e {
+        StoreError::Rejected(r) => RuntimeError::Scenario(format!(
+            "step `{step}`: the ledger refused it: {}",
+            r.iter()
+                .map(|x| x.error.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        other => RuntimeError::Store(other),
+    }
+}
+
+/// Marks the case's customer as booked into by this transaction: the ledger facts the batch
+/// loaded no longer hold for them (see `settle`).
+fn booked(tx: &mut Tx, case: &CaseRow) {
+    if let Some(b) = tx.buffer() {
+        b.ledger_changed.insert(case.customer_id);
+    }
 }
 
 /// Enqueues the step's messages, one per channel, and sets the deadline.

@@ -790,6 +790,22 @@ impl Runtime {
             let Some(facts) = facts.get(&case.customer_id) else {
                 continue;
             };
+            // An earlier transition of this batch booked a fee or an interest note for this
+            // customer, so `facts` no longer hold: the timer goes back (written at commit,
+            // due now) and fires in the next round, which loads the facts again.
+            if let Some(b) = tx.buffer()
+                && b.ledger_changed(case.customer_id)
+            {
+                b.timers.push(crate::store::TimerInsert {
+                    case_id: t.case_id,
+                    kind: t.kind.clone(),
+                    step: t.step.clone(),
+                    visit: t.visit,
+                    task_id: t.task_id,
+                    due_at: t.due_at,
+                });
+                continue;
+            }
             let version = self
                 .registry
                 .get(&self.store, case.scenario_version_id)

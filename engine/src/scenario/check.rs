@@ -610,6 +610,19 @@ impl Checker<'_> {
                 reason: fee.value.reason.value.clone(),
             }
         } else if let Some(n) = &s.interest_note {
+            if let Some(r) = &n.value.rate_table
+                && crate::interest::RateTable::shipped(&r.value).is_none()
+            {
+                let names = crate::interest::RateTable::shipped_names();
+                let hint = did_you_mean(&r.value, names.iter().copied())
+                    .map(|s| format!(", did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!(": expected one of {}", names.join(", ")));
+                self.error(
+                    pos(&r.referenced),
+                    format!("unknown rate table `{}`{hint}", r.value),
+                );
+                return None;
+            }
             StepKind::InterestNote {
                 rate_table: n
                     .value

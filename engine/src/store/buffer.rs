@@ -65,6 +65,10 @@ pub struct Buffer {
     pub timers: Vec<TimerInsert>,
     pub outbox: Vec<OutboxInsert>,
     pub known: Known,
+    /// Customers whose ledger this transaction changed after the batch loaded its ledger
+    /// facts (a fee or an interest note a step booked): their facts are stale, so no further
+    /// transition of theirs may run in this transaction.
+    pub ledger_changed: HashSet<i64>,
 }
 
 impl Buffer {
@@ -75,6 +79,11 @@ impl Buffer {
 
     pub fn may_have_tasks(&self, case: i64) -> bool {
         !self.known.cases.contains(&case) || self.known.tasks.contains(&case)
+    }
+
+    /// Whether this transaction booked into the customer's ledger after loading its facts.
+    pub fn ledger_changed(&self, customer: i64) -> bool {
+        self.ledger_changed.contains(&customer)
     }
 
     pub fn may_have_outbox(&self, case: i64) -> bool {

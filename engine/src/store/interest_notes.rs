@@ -975,7 +975,9 @@ impl Store {
     }
 
     /// Moves a note along prepared -> approved -> sent, recording who and when. Skipping a
-    /// stage or going back is refused.
+    /// stage or going back is refused, and so is approval by whoever prepared the note (four
+    /// eyes: a note issued by a scenario step is prepared by `system`, so any person may
+    /// approve it).
     pub async fn set_interest_note_status(
         &self,
         id: InterestNoteId,
@@ -1003,6 +1005,12 @@ impl Store {
                 note.status.as_str(),
                 needed.as_str(),
                 to.as_str()
+            )));
+        }
+        if to == NoteStatus::Approved && note.prepared_by == actor.as_str() {
+            return Err(StoreError::Conflict(format!(
+                "interest note {} was prepared by {}; someone else must approve it",
+                note.number, note.prepared_by
             )));
         }
         on!(&mut tx, c, DB, PG => {

@@ -3,6 +3,7 @@
 
 mod cases;
 pub mod error;
+mod interest;
 mod ledger;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub struct AppState {
         (name = "reports", description = "Aging and other reports"),
         (name = "cases", description = "Collection cases, their history and events"),
         (name = "tasks", description = "Collectors' tasks: calls, approvals, court stages"),
+        (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
     )
 )]
 struct ApiDoc;
@@ -47,7 +49,12 @@ struct ApiDoc;
 /// The API router and its OpenAPI document, built from the same route list.
 pub fn router(state: AppState) -> axum::Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", ledger::router().merge(cases::router()))
+        .nest(
+            "/api/v1",
+            ledger::router()
+                .merge(cases::router())
+                .merge(interest::router()),
+        )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);
