@@ -76,6 +76,8 @@ pub struct ImportReport {
     pub duplicates: usize,
     /// Credits reversed in the same file: not booked.
     pub reversed: usize,
+    /// Reversals of credits (netted in the file, or in `warnings` when they need a person).
+    pub reversals: usize,
     /// Debits and entries the bank has not booked: nothing to book.
     pub not_payments: usize,
     /// Money booked as payments, per currency.
@@ -159,6 +161,7 @@ pub async fn import_with(
         unmatched: 0,
         duplicates: 0,
         reversed: 0,
+        reversals: 0,
         not_payments: 0,
         booked_amount: Vec::new(),
         allocated_amount: Vec::new(),
@@ -333,6 +336,7 @@ pub async fn import_with(
         if e.is_reversal && e.side == Side::Debit && e.status == EntryStatus::Booked {
             row.status = BankEntryStatus::Reversal;
             row.reason = "reversal".into();
+            report.reversals += 1;
         } else if e.side == Side::Credit
             && !e.is_reversal
             && e.status == EntryStatus::Booked
@@ -478,13 +482,14 @@ impl fmt::Display for ImportReport {
         }
         writeln!(
             f,
-            "entries {}: booked {}, matched {}, unmatched {} (queued), duplicates {}, reversed {}, not payments {}",
+            "entries {}: booked {}, matched {}, unmatched {} (queued), duplicates {}, reversed {}, reversals {}, not payments {}",
             self.entries,
             self.booked,
             self.matched,
             self.unmatched,
             self.duplicates,
             self.reversed,
+            self.reversals,
             self.not_payments
         )?;
         for w in &self.warnings {
