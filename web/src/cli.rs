@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use arrears_connectors::bank;
 use arrears_connectors::ledger_csv::{self, ExportFormat, FileKind, ImportError};
 use arrears_engine::aging::{AgingReport, Buckets};
 use arrears_engine::ledger::Actor;
@@ -57,7 +58,8 @@ enum Command {
         #[arg(long)]
         as_of: Option<NaiveDate>,
     },
-    /// Import a CSV file of customers, invoices or payments: all of it, or nothing.
+    /// Import a CSV file of customers, invoices or payments (all of it, or nothing), or a bank
+    /// statement (MT940, camt.053, camt.054, CSV): payments booked and matched to invoices.
     Import {
         kind: ImportKind,
         file: PathBuf,
@@ -66,6 +68,14 @@ enum Command {
         dry_run: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// The bank statement's format (default: recognised from the content).
+        #[arg(long, value_enum)]
+        bank_format: Option<BankFormat>,
+    },
+    /// Bank credits that matched nothing: list them, match them by hand.
+    Bank {
+        #[command(subcommand)]
+        command: BankCommand,
     },
     /// Reports over the ledger.
     Report {
@@ -103,11 +113,55 @@ enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ImportKind {
     Customers,
     Invoices,
     Payments,
+    /// A bank statement file.
+    Bank,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BankFormat {
+    Mt940,
+    Camt053,
+    Camt054,
+    Csv,
+}
+
+impl BankFormat {
+    fn format(self) -> bank::Format {
+        match self {
+            BankFormat::Mt940 => bank::Format::Mt940,
+            BankFormat::Camt053 => bank::Format::Camt053,
+            BankFormat::Camt054 => bank::Format::Camt054,
+            BankFormat::Csv => bank::Format::Csv,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum BankCommand {
+    /// The credits waiting for manual matching.
+    Queue {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Match a queued credit by hand: book its payment for the customer and allocate it to the
+    /// invoices named (oldest due first when none are).
+    Match {
+        /// The queue item's id.
+        item: i64,
+        /// The customer's external id.
+        #[arg(long)]
+        customer: String,
+        /// Invoice numbers to allocate to, in this order (repeat for several).
+        #[arg(long = "invoice", value_name = "NUMBER")]
+        invoices: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -217,6 +271,11 @@ enum ScenarioCommand {
 
 #[derive(Debug, Subcommand)]
 enum BenchKind {
+    /// Generate open invoices and a camt.053 paying them, then import and match it.
+    Import {
+        #[arg(long, default_value_t = 100_000)]
+        entries: usize,
+    },
     /// Load invoices and payments with allocation, then time the aging report.
     Ledger {
         #[arg(long, default_value_t = 1_000_000)]
@@ -345,14 +404,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             dry_run,
             format,
+            bank_format,
         } => {
             let store = open(&db).await?;
+            if kind == ImportKind::Bank {
+                return crate::bank::import(
+                    &store,
+                    &file,
+                    bank_format.map(BankFormat::format),
+                    dry_run,
+                    format,
+                )
+                .await;
+            }
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let kind = match kind {
                 ImportKind::Customers => FileKind::Customers,
                 ImportKind::Invoices => FileKind::Invoices,
-                ImportKind::Payments => FileKind::Payments,
+                ImportKind::Payments | ImportKind::Bank => FileKind::Payments,
             };
             let name = file.display().to_string();
             let spinner = spinner(&format!("importing {name}"));
@@ -485,6 +555,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format,
                 },
         } => crate::bench::ledger(cli.db.as_deref(), invoices, payments, customers, format).await,
+        Command::Bench {
+            bench: BenchKind::Import { entries },
+        } => crate::bank::bench(cli.db.as_deref(), entries).await,
+        Command::Bank { command } => {
+            let store = open(&db).await?;
+            match command {
+                BankCommand::Queue { format } => crate::bank::queue(&store, format).await,
+                BankCommand::Match {
+                    item,
+                    customer,
+                    invoices,
+                    format,
+                } => crate::bank::resolve(&store, item, &customer, &invoices, format).await,
+            }
+        }
         Command::Bench {
             bench: BenchKind::Engine { cases },
         } => {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bank;
 pub mod bench;
 pub mod bench_engine;
 pub mod cli;

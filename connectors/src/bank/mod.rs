@@ -7,6 +7,7 @@
 
 pub mod camt;
 pub mod csv;
+pub mod import;
 pub mod matching;
 pub mod mt940;
 mod text;

@@ -6,6 +6,7 @@
 //! SQLite has one writer connection (writes take `BEGIN IMMEDIATE` on it) and a pool of
 //! readers; PostgreSQL has one pool. Every operation runs in one transaction.
 
+pub mod bank;
 mod buffer;
 pub(crate) mod customers;
 mod ids;
@@ -267,6 +268,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "interest",
         sqlite: include_str!("../../../migrations/sqlite/0003_interest.sql"),
         postgres: include_str!("../../../migrations/postgres/0003_interest.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "bank",
+        sqlite: include_str!("../../../migrations/sqlite/0004_bank.sql"),
+        postgres: include_str!("../../../migrations/postgres/0004_bank.sql"),
     },
 ];
 
