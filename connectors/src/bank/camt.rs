@@ -45,7 +45,7 @@ struct Builder {
 /// Reads every statement (or notification) of the file.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Statement>, ParseError> {
     let text = decode(bytes);
-    let ctx = Ctx { text: &text };
+    let ctx = Ctx::new(&text);
     let mut reader = Reader::from_str(&text);
     let mut stack: Vec<String> = Vec::new();
     let mut statements = Vec::new();

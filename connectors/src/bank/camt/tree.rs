@@ -44,15 +44,25 @@ impl Node {
 /// Builds errors with element paths and line numbers.
 pub(super) struct Ctx<'a> {
     pub(super) text: &'a str,
+    /// Offsets of the line breaks, so a line number costs a binary search rather than a
+    /// scan from the start (a statement has one position per entry).
+    newlines: Vec<usize>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub(super) fn new(text: &'a str) -> Ctx<'a> {
+        let newlines = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        Ctx { text, newlines }
+    }
+
     pub(super) fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        1 + self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
+        1 + self.newlines.partition_point(|&n| n < end)
     }
 
     pub(super) fn err(
