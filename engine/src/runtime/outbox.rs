@@ -79,13 +79,12 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Withdraws a closed case's messages that have not gone out.
+/// Withdraws a closed case's messages that have not gone out. Messages decided in the same
+/// transaction (a letter sent by the step just before a `close` step) are not withdrawn:
+/// they are part of the decision that closed the case.
 pub async fn withdraw(tx: &mut Tx, case_id: i64) -> Result<(), StoreError> {
-    if let Some(b) = tx.buffer() {
-        b.outbox.retain(|m| m.case_id != case_id);
-        if !b.may_have_outbox(case_id) {
-            return Ok(());
-        }
+    if tx.buffer().is_some_and(|b| !b.may_have_outbox(case_id)) {
+        return Ok(());
     }
     on!(tx, c, DB, PG => {
         sqlx::query("UPDATE outbox SET status = 'cancelled' WHERE case_id = $1 AND status = 'pending'")
