@@ -379,3 +379,51 @@ async fn two_cases_of_one_customer_in_one_batch_book_on_fresh_facts_and_both_go_
         w.db.cleanup().await;
     }
 }
+
+const FINAL_LETTER: &str = r#"
+id: final-letter
+title: A last reminder, then the case ends
+applies_to: customer.category == "business"
+priority: 10
+case_per: customer
+start_when: days_overdue >= 3
+calendar: PL
+languages: [en, pl]
+steps:
+  - id: reminder
+    send: { template: reminder, channels: [email] }
+  - id: done
+    close: ended
+"#;
+
+/// A send step chained into a close step in one transition: the close withdraws letters
+/// earlier transitions left unsent, not the one this transition has just decided.
+#[tokio::test]
+async fn a_letter_sent_by_the_step_before_a_close_still_goes_out() {
+    for w in worlds_with(FINAL_LETTER).await {
+        let backend = w.db.backend;
+        w.store
+            .save_customers(&[customer("B1")])
+            .await
+            .expect("customer");
+        w.store
+            .book(&[invoice("FV/1", "B1", "1000.00")], &Actor::system())
+            .await
+            .expect("invoice");
+        w.run("2026-11-02", 1).await;
+        let outbox = views::outbox(&w.store).await.expect("outbox");
+        assert_eq!(outbox.len(), 1, "{backend}: {outbox:#?}");
+        assert_eq!(outbox[0].status, "sent", "{backend}: {outbox:#?}");
+        let cases = views::cases(&w.store).await.expect("cases");
+        assert_eq!(cases.len(), 1, "{backend}");
+        assert_eq!(cases[0].status, "closed", "{backend}: {cases:#?}");
+        let kinds: Vec<String> = w.history().await.into_iter().map(|h| h.kind).collect();
+        let closed = kinds.iter().position(|k| k == "closed");
+        let delivered = kinds.iter().position(|k| k == "delivered");
+        assert!(
+            closed.is_some() && delivered.is_some(),
+            "{backend}: {kinds:?}"
+        );
+        w.db.cleanup().await;
+    }
+}
