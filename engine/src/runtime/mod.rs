@@ -162,16 +162,6 @@ impl Runtime {
         let clock = std::time::Instant::now();
         let today = self.now().date_naive();
         let mut tx = self.store.read().await?;
-        let report = crate::store::reports::aging_in(
-            &mut tx,
-            &AgingQuery {
-                as_of: today,
-                buckets: Default::default(),
-                customer_id: None,
-                detail: true,
-            },
-        )
-        .await?;
         // A case closed today still counts as open for today's starts: the scan gives the same
         // answer whenever in the day it runs (a run resumed after a crash repeats the day).
         let open: Vec<(String, i64, String)> = on!(&mut tx, c, DB, PG => {
@@ -185,6 +175,21 @@ impl Runtime {
             .filter(|o| o.2.starts_with("customer:"))
             .map(|o| o.1)
             .collect();
+        // Customers with an open case per customer start nothing: the ledger of the others
+        // only.
+        let mut busy: Vec<i64> = busy_customers.iter().copied().collect();
+        busy.sort_unstable();
+        let report = crate::store::reports::aging_scoped(
+            &mut tx,
+            &AgingQuery {
+                as_of: today,
+                buckets: Default::default(),
+                customer_id: None,
+                detail: true,
+            },
+            &crate::store::reports::Scope::Except(busy),
+        )
+        .await?;
         let busy_subjects: HashSet<String> = open.into_iter().map(|o| o.2).collect();
         // A debt a case has already worked through does not start another: a subject starts
         // again only for receivables that fell due after its last case opened.

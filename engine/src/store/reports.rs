@@ -174,6 +174,8 @@ pub(crate) enum Scope {
     All,
     One(i64),
     Many(Vec<i64>),
+    /// Every customer but these.
+    Except(Vec<i64>),
 }
 
 impl Scope {
@@ -189,6 +191,7 @@ impl Scope {
             Scope::All => "AND $2 IS NULL".into(),
             Scope::One(_) => "AND d.customer_id = $2".into(),
             Scope::Many(_) => format!("AND {}", Ids::sql_in(pg, "d.customer_id", 2)),
+            Scope::Except(_) => format!("AND NOT ({})", Ids::sql_in(pg, "d.customer_id", 2)),
         }
     }
 }
@@ -199,7 +202,7 @@ macro_rules! bind_scope {
         match $scope {
             Scope::All => $q.bind(None::<i64>),
             Scope::One(id) => $q.bind(Some(*id)),
-            Scope::Many(ids) => $q.bind(List(ids.clone())),
+            Scope::Many(ids) | Scope::Except(ids) => $q.bind(List(ids.clone())),
         }
     };
 }
