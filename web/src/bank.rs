@@ -17,7 +17,7 @@ use arrears_engine::ledger::document::{CustomerRef, DocRef};
 use arrears_engine::ledger::{
     Actor, CustomerInput, DocumentInput, DocumentKind, LineInput, prepare_document,
 };
-use arrears_engine::store::{CustomerFilter, Store, StoreError};
+use arrears_engine::store::{Store, StoreError};
 use arrears_engine::{Currency, ManualClock};
 
 use crate::cli::{Refused, progress_bar, spinner};
@@ -164,25 +164,7 @@ pub async fn bench(db: Option<&str>, entries: usize) -> anyhow::Result<()> {
     let as_of = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap_or_default();
     let clock = Arc::new(ManualClock::at_date(as_of));
     let tmp = tempfile::tempdir()?;
-    let url = match db {
-        Some(u) => u.to_string(),
-        None => tmp.path().join("bench.db").display().to_string(),
-    };
-    let store = Store::open(&url, clock).await?;
-    if !store
-        .customers(&CustomerFilter {
-            limit: Some(1),
-            ..Default::default()
-        })
-        .await?
-        .is_empty()
-    {
-        return Err(Refused(format!(
-            "{} is not empty; the benchmark needs an empty database",
-            arrears_engine::store::redact(&url)
-        ))
-        .into());
-    }
+    let store = crate::bench::empty_store(db, &tmp, clock).await?;
     let per_customer = 5;
     let customers = entries.div_ceil(per_customer);
     eprintln!(

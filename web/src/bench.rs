@@ -39,22 +39,12 @@ struct LedgerBench {
     aging_rows: usize,
 }
 
-pub async fn ledger(
+/// A benchmark's store: `db`, which must hold no customers, or a fresh SQLite file in `tmp`.
+pub async fn empty_store(
     db: Option<&str>,
-    invoices: usize,
-    payments: usize,
-    customers: usize,
-    format: Format,
-) -> anyhow::Result<()> {
-    if customers == 0 || invoices < customers {
-        return Err(Refused(
-            "--invoices must be at least --customers, and --customers at least 1".into(),
-        )
-        .into());
-    }
-    let as_of = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default();
-    let clock = Arc::new(ManualClock::at_date(as_of));
-    let tmp = tempfile::tempdir()?;
+    tmp: &tempfile::TempDir,
+    clock: Arc<dyn arrears_engine::clock::Clock>,
+) -> anyhow::Result<Store> {
     let url = match db {
         Some(u) => u.to_string(),
         None => tmp.path().join("bench.db").display().to_string(),
@@ -74,6 +64,26 @@ pub async fn ledger(
         ))
         .into());
     }
+    Ok(store)
+}
+
+pub async fn ledger(
+    db: Option<&str>,
+    invoices: usize,
+    payments: usize,
+    customers: usize,
+    format: Format,
+) -> anyhow::Result<()> {
+    if customers == 0 || invoices < customers {
+        return Err(Refused(
+            "--invoices must be at least --customers, and --customers at least 1".into(),
+        )
+        .into());
+    }
+    let as_of = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default();
+    let clock = Arc::new(ManualClock::at_date(as_of));
+    let tmp = tempfile::tempdir()?;
+    let store = empty_store(db, &tmp, clock).await?;
     eprintln!(
         "bench ledger on {}: {customers} customers, {invoices} invoices, {payments} payments",
         store.backend_name()

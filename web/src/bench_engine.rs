@@ -96,20 +96,7 @@ async fn prepare(
     start: NaiveDate,
     yaml: &str,
 ) -> anyhow::Result<(Store, Scenario)> {
-    let url = match db {
-        Some(u) => u.to_string(),
-        None => tmp.path().join("bench.db").display().to_string(),
-    };
-    let store = Store::open(&url, clock.clone()).await?;
-    let existing = store
-        .customers(&CustomerFilter {
-            limit: Some(1),
-            ..Default::default()
-        })
-        .await?;
-    if !existing.is_empty() {
-        return Err(Refused("bench engine needs an empty database".into()).into());
-    }
+    let store = crate::bench::empty_store(db, tmp, clock).await?;
     // The scenario and its one template, in a directory of their own.
     let dir = tmp.path().join("scenarios");
     std::fs::create_dir_all(dir.join("templates/notice"))?;

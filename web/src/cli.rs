@@ -309,6 +309,22 @@ enum BenchKind {
     },
 }
 
+/// The id of the customer a `--customer EXTERNAL_ID` option names, if given.
+pub(crate) async fn customer_option(
+    store: &Store,
+    external_id: Option<&str>,
+) -> anyhow::Result<Option<arrears_engine::ids::CustomerId>> {
+    let Some(ext) = external_id else {
+        return Ok(None);
+    };
+    let customer = store.customer_by_external_id(ext).await?.ok_or_else(|| {
+        Refused(format!(
+            "--customer: no customer has the external id {ext:?}"
+        ))
+    })?;
+    Ok(Some(customer.id))
+}
+
 /// An error the user can act on: exit code 1 and the message, nothing else.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -471,20 +487,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let buckets =
                 Buckets::parse(&buckets).map_err(|e| Refused(format!("--buckets: {e}")))?;
             let store = open(&db).await?;
-            let customer_id = match customer {
-                Some(ext) => Some(
-                    store
-                        .customer_by_external_id(&ext)
-                        .await?
-                        .ok_or_else(|| {
-                            Refused(format!(
-                                "--customer: no customer has the external id {ext:?}"
-                            ))
-                        })?
-                        .id,
-                ),
-                None => None,
-            };
+            let customer_id = customer_option(&store, customer.as_deref()).await?;
             let as_of = as_of.unwrap_or_else(|| store.clock().today());
             let started = std::time::Instant::now();
             let report = store

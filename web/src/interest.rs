@@ -383,20 +383,7 @@ pub async fn run(command: InterestCommand, db: &str) -> anyhow::Result<()> {
             format,
         } => {
             let store = crate::cli::open(db).await?;
-            let customer_id = match customer {
-                Some(ext) => Some(
-                    store
-                        .customer_by_external_id(&ext)
-                        .await?
-                        .ok_or_else(|| {
-                            Refused(format!(
-                                "--customer: no customer has the external id {ext:?}"
-                            ))
-                        })?
-                        .id,
-                ),
-                None => None,
-            };
+            let customer_id = crate::cli::customer_option(&store, customer.as_deref()).await?;
             let notes = store
                 .interest_notes(&InterestNoteFilter {
                     customer_id,
