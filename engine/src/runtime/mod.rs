@@ -170,15 +170,15 @@ impl Runtime {
                 .fetch_all(&mut *c)
                 .await
         }).map_err(StoreError::from)?;
-        let busy_customers: HashSet<i64> = open
+        // Customers with an open case per customer start nothing: the ledger of the others
+        // only.
+        let mut busy: Vec<i64> = open
             .iter()
             .filter(|o| o.2.starts_with("customer:"))
             .map(|o| o.1)
             .collect();
-        // Customers with an open case per customer start nothing: the ledger of the others
-        // only.
-        let mut busy: Vec<i64> = busy_customers.iter().copied().collect();
         busy.sort_unstable();
+        busy.dedup();
         let report = crate::store::reports::aging_scoped(
             &mut tx,
             &AgingQuery {
@@ -206,7 +206,6 @@ impl Runtime {
         for row in report.rows {
             by_customer.entry(row.customer_id.0).or_default().push(row);
         }
-        by_customer.retain(|id, _| !busy_customers.contains(id));
         let ids: Vec<i64> = by_customer.keys().copied().collect();
         let mut customers: std::collections::HashMap<i64, crate::ledger::customer::Customer> =
             crate::store::customers::customers_in(&mut tx, &ids)
@@ -335,7 +334,7 @@ impl Runtime {
                 sandbox: &self.sandbox,
             };
             match self.new_case(&cx, *invoice, subject) {
-                Ok(n) => new.push((n, v)),
+                Ok(n) => new.push((n, cx)),
                 Err(RuntimeError::Scenario(_)) => {
                     tx.rollback().await?;
                     return Ok(None);
@@ -347,22 +346,12 @@ impl Runtime {
         let ids = insert_cases(&mut tx, &rows, "system").await?;
         let mut cases = Vec::new();
         let mut report = WorkReport::default();
-        for (mut n, v) in new {
+        for (n, cx) in new {
             let Some(id) = ids.get(&(n.case.scenario_id.clone(), n.case.subject.clone())) else {
                 continue;
             };
-            n.case.id = *id;
-            let Some(facts) = facts.get(&n.case.customer_id) else {
-                continue;
-            };
-            let cx = Ctx {
-                now,
-                actor: "system",
-                version: v,
-                facts,
-                sandbox: &self.sandbox,
-            };
             let mut case = n.case;
+            case.id = *id;
             let outcome = match self.opened(&mut tx, &cx, &case, &n.why).await {
                 Ok(()) => exec::settle(&mut tx, &cx, &mut case).await,
                 Err(e) => Err(e),
