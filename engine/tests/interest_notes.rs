@@ -285,6 +285,29 @@ async fn notes_charge_late_and_open_invoices_once_and_are_settled_like_any_recei
                 .is_empty()
         );
 
+        // A manual settlement document (a write-off allocated to it) settles the other note.
+        let mut write_off = payment("WO/N", "C1", "2026-06-25", "15.21", &[]);
+        write_off.kind = DocumentKind::WriteOff;
+        write_off.auto_allocate = false;
+        write_off.corrects = Some(DocRef::Number(june[0].number.clone()));
+        store.book(&[write_off], &actor).await?;
+        assert_eq!(
+            store.document(june[0].document_id).await?.open,
+            Some(Decimal::ZERO),
+            "{b}"
+        );
+        assert!(
+            store
+                .interest_notes(&InterestNoteFilter {
+                    customer_id: Some(c1),
+                    open_only: true,
+                    ..Default::default()
+                })
+                .await?
+                .is_empty(),
+            "{b}: both notes settled"
+        );
+
         // prepared -> approved -> sent, with who and when; no skipping.
         let id = found[1].id;
         let skip = store
