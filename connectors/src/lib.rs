@@ -5,5 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod bank;
+pub mod inbound;
 pub mod ledger_csv;
 pub mod webhook;

@@ -47,6 +47,15 @@ enum Command {
         /// Seed of the demo portfolio.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Sources allowed to push inbound webhooks, each `SOURCE=SECRET` (the HMAC-SHA256
+        /// key, at least 16 characters); repeat the option or separate with commas.
+        #[arg(
+            long = "inbound-webhook",
+            env = "ARREARS_INBOUND_WEBHOOKS",
+            value_delimiter = ',',
+            hide_env_values = true
+        )]
+        inbound_webhooks: Vec<String>,
     },
     /// Load a realistic demo portfolio into an empty database.
     Demo {
@@ -372,7 +381,18 @@ pub(crate) async fn open(db: &str) -> anyhow::Result<Store> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = cli.db.clone().unwrap_or_else(|| DEFAULT_DB.to_string());
     match cli.command {
-        Command::Serve { listen, demo, seed } => {
+        Command::Serve {
+            listen,
+            demo,
+            seed,
+            inbound_webhooks,
+        } => {
+            let mut inbound = arrears_connectors::inbound::InboundSources::new();
+            for (i, entry) in inbound_webhooks.iter().enumerate() {
+                inbound
+                    .add_entry(entry)
+                    .map_err(|e| Refused(format!("inbound webhook source {}: {e}", i + 1)))?;
+            }
             let store = open(&db).await?;
             if demo {
                 if store.customers(&Default::default()).await?.is_empty() {
@@ -391,7 +411,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::warn!(dir = %dir.display(), "no scenario directory: the demo runs without collection scenarios (set ARREARS_SCENARIOS)");
                 }
             }
-            crate::server::serve(store, listen, &db).await
+            let settings = crate::server::Settings { inbound };
+            crate::server::serve(store, listen, &db, settings).await
         }
         Command::Demo {
             seed,

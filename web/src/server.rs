@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use arrears_connectors::inbound::InboundSources;
 use arrears_engine::store::Store;
 
 use crate::api::{self, AppState};
@@ -13,10 +14,26 @@ use crate::api::{self, AppState};
 /// Requests larger than this are refused before they are read.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Everything the server answers.
+/// What the server is configured with beyond its database.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Sources of inbound webhooks and their secrets (none: every webhook is refused).
+    pub inbound: InboundSources,
+}
+
+/// Everything the server answers, with no inbound webhook sources.
 pub fn app(store: Store) -> axum::Router {
+    app_with(store, Settings::default())
+}
+
+/// Everything the server answers.
+pub fn app_with(store: Store, settings: Settings) -> axum::Router {
     let runtime = std::sync::Arc::new(crate::worker::runtime(store.clone()));
-    let state = AppState { store, runtime };
+    let state = AppState {
+        store,
+        runtime,
+        inbound: std::sync::Arc::new(settings.inbound),
+    };
     api::router(state.clone())
         .merge(crate::ui::router(state.clone()))
         .route("/metrics", axum::routing::get(metrics).with_state(state))
@@ -46,7 +63,12 @@ async fn metrics(
     }
 }
 
-pub async fn serve(store: Store, listen: SocketAddr, db: &str) -> anyhow::Result<()> {
+pub async fn serve(
+    store: Store,
+    listen: SocketAddr,
+    db: &str,
+    settings: Settings,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -60,7 +82,11 @@ pub async fn serve(store: Store, listen: SocketAddr, db: &str) -> anyhow::Result
     let engine = tokio::spawn(crate::worker::run_real_time(store.clone(), async move {
         let _ = stop_rx.await;
     }));
-    axum::serve(listener, app(store.clone()))
+    if !settings.inbound.is_empty() {
+        let sources: Vec<&str> = settings.inbound.names().collect();
+        tracing::info!(sources = %sources.join(","), "inbound webhooks accepted");
+    }
+    axum::serve(listener, app_with(store.clone(), settings))
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server stopped")?;

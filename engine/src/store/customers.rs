@@ -63,32 +63,7 @@ impl Store {
         inputs: &[CustomerInput],
         dry_run: bool,
     ) -> Result<CustomerSaveOutcome, StoreError> {
-        let mut parsed = Vec::with_capacity(inputs.len());
-        let mut rejections = Vec::new();
-        let mut seen = std::collections::HashMap::new();
-        for (item, input) in inputs.iter().enumerate() {
-            match input.parse() {
-                Ok(c) => {
-                    if let Some(first) = seen.insert(c.external_id.clone(), item) {
-                        rejections.push(Rejection::new(
-                            item,
-                            "external_id",
-                            format!(
-                                "external id {:?} appears twice in this batch (also item {first})",
-                                c.external_id
-                            ),
-                        ));
-                    }
-                    parsed.push(c);
-                }
-                Err(errors) => {
-                    rejections.extend(errors.into_iter().map(|error| Rejection { item, error }))
-                }
-            }
-        }
-        if !rejections.is_empty() {
-            return Err(StoreError::Rejected(rejections));
-        }
+        let parsed = parse_customers(inputs)?;
         let mut tx = self.write().await?;
         let outcome = save_in(&mut tx, &parsed, self.clock.now()).await?;
         if dry_run {
@@ -247,7 +222,38 @@ async fn attach_ibans(tx: &mut Tx, customers: &mut [Customer]) -> Result<(), Sto
     Ok(())
 }
 
-async fn save_in(
+/// Checks a batch of customers: every bad field of every item, and external ids given twice.
+pub(super) fn parse_customers(inputs: &[CustomerInput]) -> Result<Vec<NewCustomer>, StoreError> {
+    let mut parsed = Vec::with_capacity(inputs.len());
+    let mut rejections = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (item, input) in inputs.iter().enumerate() {
+        match input.parse() {
+            Ok(c) => {
+                if let Some(first) = seen.insert(c.external_id.clone(), item) {
+                    rejections.push(Rejection::new(
+                        item,
+                        "external_id",
+                        format!(
+                            "external id {:?} appears twice in this batch (also item {first})",
+                            c.external_id
+                        ),
+                    ));
+                }
+                parsed.push(c);
+            }
+            Err(errors) => {
+                rejections.extend(errors.into_iter().map(|error| Rejection { item, error }))
+            }
+        }
+    }
+    if !rejections.is_empty() {
+        return Err(StoreError::Rejected(rejections));
+    }
+    Ok(parsed)
+}
+
+pub(super) async fn save_in(
     tx: &mut Tx,
     customers: &[NewCustomer],
     now: DateTime<Utc>,

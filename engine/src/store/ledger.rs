@@ -18,6 +18,10 @@ use crate::ledger::{
 };
 use crate::money::{Currency, Money};
 
+/// The words of the rejection of a document booked before with other content, by which
+/// callers (inbound webhooks) tell it from other bad input: it is a conflict with what exists.
+pub const CHANGED_ISSUED: &str = "is already issued and differs";
+
 /// Rows per multi-row INSERT: under SQLite's 32766 and PostgreSQL's 65535 bound parameters.
 const INSERT_CHUNK: usize = 1000;
 
@@ -1415,7 +1419,7 @@ pub(super) async fn book_in(
                     item,
                     "number",
                     format!(
-                        "{} {} is already issued and differs ({diff}); an issued document cannot change: book a credit note or debit note instead",
+                        "{} {} {CHANGED_ISSUED} ({diff}); an issued document cannot change: book a credit note or debit note instead",
                         d.kind, d.number
                     ),
                 )),

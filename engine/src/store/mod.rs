@@ -10,11 +10,13 @@ pub mod bank;
 mod buffer;
 pub(crate) mod customers;
 mod ids;
+pub mod inbound;
 pub mod interest_notes;
 mod ledger;
 mod open_items;
 mod pg_bulk;
 pub(crate) mod reports;
+pub mod subscriptions;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -274,6 +276,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "bank",
         sqlite: include_str!("../../../migrations/sqlite/0004_bank.sql"),
         postgres: include_str!("../../../migrations/postgres/0004_bank.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "connectors",
+        sqlite: include_str!("../../../migrations/sqlite/0006_connectors.sql"),
+        postgres: include_str!("../../../migrations/postgres/0006_connectors.sql"),
     },
 ];
 

@@ -58,6 +58,29 @@ impl ApiError {
         }
     }
 
+    /// An error with several bad fields, each with its own pointer.
+    pub fn with_errors(
+        status: StatusCode,
+        detail: impl Into<String>,
+        errors: Vec<FieldProblem>,
+    ) -> ApiError {
+        let list = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.pointer, e.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let detail = detail.into();
+        ApiError {
+            status,
+            detail: if list.is_empty() {
+                detail
+            } else {
+                format!("{detail}: {list}")
+            },
+            errors,
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, format!("{} not found", what.into()))
     }
@@ -138,7 +161,7 @@ impl IntoResponse for ApiError {
 pub struct ApiJson<T>(pub T);
 
 /// The JSON pointer of a serde path, e.g. `/lines/0/quantity`.
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
+pub(crate) fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
     for seg in path.iter() {
@@ -156,7 +179,7 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
 
 /// The field a "missing field `x`" message names: serde's path stops at the object that
 /// lacks it. (For an unknown field the path already ends at the field.)
-fn missing_field(message: &str) -> Option<&str> {
+pub(crate) fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 

@@ -1,10 +1,12 @@
 //! The HTTP API under `/api/v1`, its OpenAPI document (generated from the handlers'
 //! annotations) at `/api/openapi.json`, and `/healthz`.
 
+mod bank;
 mod cases;
 pub mod error;
 mod interest;
 mod ledger;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -23,6 +25,8 @@ use arrears_engine::store::Store;
 pub struct AppState {
     pub store: Store,
     pub runtime: Arc<arrears_engine::runtime::Runtime>,
+    /// Sources allowed to push through inbound webhooks, with their secrets.
+    pub inbound: Arc<arrears_connectors::inbound::InboundSources>,
 }
 
 #[derive(OpenApi)]
@@ -42,6 +46,8 @@ pub struct AppState {
         (name = "cases", description = "Collection cases, their history and events"),
         (name = "tasks", description = "Collectors' tasks: calls, approvals, court stages"),
         (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
+        (name = "bank", description = "Bank credits waiting for manual matching"),
+        (name = "webhooks", description = "Signed inbound webhooks from billing systems"),
     )
 )]
 struct ApiDoc;
@@ -53,7 +59,9 @@ pub fn router(state: AppState) -> axum::Router {
             "/api/v1",
             ledger::router()
                 .merge(cases::router())
-                .merge(interest::router()),
+                .merge(interest::router())
+                .merge(bank::router())
+                .merge(webhooks::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

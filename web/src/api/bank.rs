@@ -1,0 +1,87 @@
+//! REST endpoints of the manual-matching queue: bank credits that matched nothing (or not
+//! confidently) at import, and matching one by hand to a customer and its invoices. The
+//! same store functions serve `arrears bank queue|match`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use arrears_engine::ledger::PathSegment;
+use arrears_engine::ledger::document::{CustomerRef, DocRef};
+use arrears_engine::store::bank::BankQueueItem;
+use arrears_engine::store::{BookingOutcome, StoreError};
+
+use super::error::{ApiError, ApiJson, Problem};
+use super::{AppState, actor};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_queue))
+        .routes(routes!(match_item))
+}
+
+/// Bank credits waiting for manual matching, oldest first, with matching's guess.
+#[utoipa::path(get, path = "/bank/queue", tag = "bank",
+    responses((status = 200, body = Vec<BankQueueItem>)))]
+async fn list_queue(State(st): State<AppState>) -> Result<Json<Vec<BankQueueItem>>, ApiError> {
+    Ok(Json(st.store.bank_queue().await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    /// The customer who paid: our id (a number) or the external id (a string).
+    customer: CustomerRef,
+    /// Receivables the payment pays, in this order (numbers or ids); none: oldest due first.
+    #[serde(default)]
+    invoices: Vec<DocRef>,
+}
+
+/// Match a queued credit by hand: book its payment for the customer and allocate it to the
+/// invoices named (oldest due first when none are), in one transaction.
+#[utoipa::path(post, path = "/bank/queue/{id}/match", tag = "bank", params(("id" = i64, Path)),
+    request_body = MatchRequest,
+    responses((status = 201, body = BookingOutcome), (status = 404, body = Problem),
+              (status = 409, body = Problem, description = "the entry is no longer in the queue"),
+              (status = 422, body = Problem)))]
+async fn match_item(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    ApiJson(r): ApiJson<MatchRequest>,
+) -> Result<(StatusCode, Json<BookingOutcome>), ApiError> {
+    let outcome = st
+        .store
+        .resolve_bank_item(id, r.customer, r.invoices, &actor(&headers))
+        .await
+        .map_err(|e| match e {
+            // The entry itself is not waiting any more: a conflict with the queue's state,
+            // not a bad field of the request.
+            StoreError::Rejected(rej) if rej.iter().any(|x| x.error.pointer() == "/item") => {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    rej.into_iter()
+                        .map(|x| x.error.message)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            }
+            StoreError::Rejected(mut rej) => {
+                // The store names the payment's field; the request calls it `invoices`.
+                for x in &mut rej {
+                    for seg in &mut x.error.path {
+                        if *seg == PathSegment::Field("allocate_to") {
+                            *seg = PathSegment::Field("invoices");
+                        }
+                    }
+                }
+                ApiError::rejected(rej, false)
+            }
+            e => ApiError::store(e, false),
+        })?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
