@@ -16,7 +16,6 @@ mod ledger;
 mod open_items;
 mod pg_bulk;
 pub(crate) mod reports;
-pub mod subscriptions;
 
 use std::path::PathBuf;
 use std::str::FromStr;
