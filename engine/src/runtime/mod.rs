@@ -5,10 +5,12 @@
 //! writer). Time comes from the store's clock, so the same code runs on a virtual clock.
 
 pub mod case;
+pub mod debtor;
 pub mod events;
 pub mod exec;
 pub mod outbox;
 pub mod registry;
+pub mod requests;
 pub mod task;
 pub mod views;
 
@@ -1225,6 +1227,13 @@ impl Runtime {
                     vars.extend(form);
                     case.vars = serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into());
                     case.last_outcome = Some(outcome.to_string());
+                    if outcome == "promise_to_pay" {
+                        // The call's promise is the case's promise, as if the debtor had
+                        // sent a promise_to_pay event: `wait: until promise` then waits for it.
+                        if let Some(p) = promise_of_form(&spec.fields, data) {
+                            case.promise = serde_json::to_string(&p).ok();
+                        }
+                    }
                     let action = spec
                         .outcomes
                         .get(outcome)
@@ -1612,6 +1621,29 @@ async fn insert_cases(
         ids.extend(inserted.into_iter().map(|(id, sc, sub)| ((sc, sub), id)));
     }
     Ok(ids)
+}
+
+/// The promise a task's form records: its first date field and its first amount field,
+/// when both are filled in.
+fn promise_of_form(
+    fields: &[crate::scenario::Field],
+    data: &serde_json::Value,
+) -> Option<case::Promise> {
+    use crate::scenario::FieldKind;
+    let value = |kind: FieldKind| {
+        fields
+            .iter()
+            .find(|f| f.kind == kind)
+            .and_then(|f| data.get(&f.name))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+    };
+    let date = NaiveDate::parse_from_str(&value(FieldKind::Date)?, "%Y-%m-%d").ok()?;
+    let amount = value(FieldKind::Amount)?.parse().ok()?;
+    Some(case::Promise { date, amount })
 }
 
 /// An unguessable token for the debtor's page of a case.

@@ -6,6 +6,7 @@
 //! SQLite has one writer connection (writes take `BEGIN IMMEDIATE` on it) and a pool of
 //! readers; PostgreSQL has one pool. Every operation runs in one transaction.
 
+pub mod access;
 pub mod bank;
 mod buffer;
 pub(crate) mod customers;
@@ -281,6 +282,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "connectors",
         sqlite: include_str!("../../../migrations/sqlite/0006_connectors.sql"),
         postgres: include_str!("../../../migrations/postgres/0006_connectors.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "web",
+        sqlite: include_str!("../../../migrations/sqlite/0007_web.sql"),
+        postgres: include_str!("../../../migrations/postgres/0007_web.sql"),
     },
 ];
 
