@@ -1,5 +1,7 @@
 //! The REST API over real HTTP on a loopback port, on SQLite and PostgreSQL.
 
+mod support;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -18,13 +20,9 @@ impl App {
     async fn spawn(db: &TestDb) -> anyhow::Result<App> {
         let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2026-03-31")?));
         let store = db.open(clock).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, arrears_web::server::app(store)).await;
-        });
+        let base = support::serve(arrears_web::server::app(store)).await?;
         Ok(App {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::new(),
         })
     }
@@ -68,17 +66,6 @@ fn invoice(number: &str, amount: &str) -> Value {
         "issue_date": "2026-01-10", "due_date": "2026-01-24",
         "lines": [{"description": "Energy", "quantity": "2", "unit_price": amount, "tax_rate": "23"}]
     })
-}
-
-fn pointers(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x["pointer"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -182,19 +169,19 @@ async fn bad_bodies_name_the_field_by_json_pointer_and_change_nothing() -> anyho
         wrong_type["lines"][0]["quantity"] = json!("two");
         let (s, body) = app.post("/api/v1/invoices", wrong_type).await?;
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert_eq!(pointers(&body), ["/lines/0/quantity"], "{body}");
+        assert_eq!(support::pointers(&body), ["/lines/0/quantity"], "{body}");
 
         let mut missing = invoice("FV/1", "50.00");
         missing.as_object_mut().map(|o| o.remove("customer"));
         let (s, body) = app.post("/api/v1/invoices", missing).await?;
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert_eq!(pointers(&body), ["/customer"], "{body}");
+        assert_eq!(support::pointers(&body), ["/customer"], "{body}");
 
         let mut unknown = invoice("FV/1", "50.00");
         unknown["colour"] = json!("red");
         let (s, body) = app.post("/api/v1/invoices", unknown).await?;
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert_eq!(pointers(&body), ["/colour"], "{body}");
+        assert_eq!(support::pointers(&body), ["/colour"], "{body}");
 
         let mut invalid = invoice("FV/1", "50.00");
         invalid["due_date"] = json!("2026-01-01");
@@ -202,14 +189,14 @@ async fn bad_bodies_name_the_field_by_json_pointer_and_change_nothing() -> anyho
         let (s, body) = app.post("/api/v1/invoices", invalid).await?;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
-            pointers(&body),
+            support::pointers(&body),
             ["/lines/0/tax_rate", "/due_date"],
             "{body}"
         );
 
         let (s, body) = app.get("/api/v1/reports/aging?buckets=30,x").await?;
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert_eq!(pointers(&body), ["buckets"]);
+        assert_eq!(support::pointers(&body), ["buckets"]);
 
         let (_, list) = app.get("/api/v1/invoices").await?;
         assert_eq!(list, json!([]), "{}: nothing may be booked", db.backend);
@@ -246,7 +233,7 @@ async fn issued_invoices_cannot_change_through_the_api() -> anyhow::Result<()> {
             .post("/api/v1/invoices", invoice("FV/1", "60.00"))
             .await?;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.backend);
-        assert_eq!(pointers(&body), ["/number"]);
+        assert_eq!(support::pointers(&body), ["/number"]);
         assert!(
             body["detail"]
                 .as_str()

@@ -1,6 +1,8 @@
 //! The manual-matching queue over real HTTP, on SQLite and PostgreSQL: a camt.053 credit
 //! that matched nothing is listed, matched by hand to a customer's invoice, and then gone.
 
+mod support;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -53,14 +55,9 @@ async fn a_queued_credit_is_listed_and_matched_by_hand_over_http() -> anyhow::Re
         let b = db.backend;
         let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2023-07-01")?));
         let store = db.open(clock).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let server = arrears_web::server::app(store.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, server).await;
-        });
+        let base = support::serve(arrears_web::server::app(store.clone())).await?;
         let app = App {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::new(),
         };
         for (ext, iban) in [

@@ -2,6 +2,8 @@
 //! issue for one customer, list with search, status filter and sort, approval by a second
 //! person, sending, and errors that name the field.
 
+mod support;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -20,13 +22,9 @@ impl App {
     async fn spawn(db: &TestDb) -> anyhow::Result<App> {
         let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2026-03-31")?));
         let store = db.open(clock).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, arrears_web::server::app(store)).await;
-        });
+        let base = support::serve(arrears_web::server::app(store)).await?;
         Ok(App {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::new(),
         })
     }
@@ -78,17 +76,6 @@ impl App {
         assert_eq!(s, StatusCode::CREATED, "{inv}");
         Ok(c["id"].as_i64().unwrap_or_default())
     }
-}
-
-fn pointers(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x["pointer"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn numbers(list: &Value) -> Vec<String> {
@@ -226,7 +213,7 @@ async fn bad_interest_requests_name_the_field_and_change_nothing() -> anyhow::Re
             )
             .await?;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {body}");
-        assert_eq!(pointers(&body), ["/rate_table"], "{b}: {body}");
+        assert_eq!(support::pointers(&body), ["/rate_table"], "{b}: {body}");
         assert!(
             body["detail"]
                 .as_str()
@@ -245,11 +232,15 @@ async fn bad_interest_requests_name_the_field_and_change_nothing() -> anyhow::Re
             req[field] = value;
             let (s, body) = app.post("/api/v1/interest-notes", req).await?;
             assert_eq!(s, status, "{b}: {field}: {body}");
-            assert_eq!(pointers(&body), [format!("/{field}")], "{b}: {body}");
+            assert_eq!(
+                support::pointers(&body),
+                [format!("/{field}")],
+                "{b}: {body}"
+            );
         }
         let (s, body) = app.get("/api/v1/interest-notes?status=aproved").await?;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}: {body}");
-        assert_eq!(pointers(&body), ["status"]);
+        assert_eq!(support::pointers(&body), ["status"]);
         assert!(
             body["detail"]
                 .as_str()
@@ -259,7 +250,7 @@ async fn bad_interest_requests_name_the_field_and_change_nothing() -> anyhow::Re
         );
         let (s, body) = app.get("/api/v1/interest-notes?sort=colour").await?;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}: {body}");
-        assert_eq!(pointers(&body), ["sort"]);
+        assert_eq!(support::pointers(&body), ["sort"]);
         let (s, _) = app.get("/api/v1/interest-notes/424242").await?;
         assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
         let (s, _) = app

@@ -2,6 +2,8 @@
 //! the replay window, replayed delivery ids, idempotent re-deliveries, all-or-nothing
 //! batches with errors by JSON pointer, and issued invoices that cannot change.
 
+mod support;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -26,14 +28,13 @@ impl App {
         let store = db.open(clock.clone()).await?;
         let inbound =
             InboundSources::parse(&format!("billing={SECRET}")).map_err(anyhow::Error::msg)?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let app = arrears_web::server::app_with(store, arrears_web::server::Settings { inbound });
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let base = support::serve(arrears_web::server::app_with(
+            store,
+            arrears_web::server::Settings { inbound },
+        ))
+        .await?;
         Ok(App {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::new(),
             clock,
         })
@@ -105,17 +106,6 @@ fn invoice(number: &str, price: &str) -> Value {
         "issue_date": "2026-01-10", "due_date": "2026-01-24",
         "lines": [{"description": "Energy", "quantity": "1", "unit_price": price, "tax_rate": "0"}]
     })
-}
-
-fn pointers(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x["pointer"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -275,7 +265,11 @@ async fn bad_deliveries_get_a_clear_4xx_and_book_nothing() -> anyhow::Result<()>
         let batch = json!({"items": [invoice("FV/1", "100.00"), invoice("FV/2", "50.00"), bad]});
         let (s, r) = app.deliver("invoices", "x-7", &batch).await?;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}: {r}");
-        assert_eq!(pointers(&r), ["/items/2/lines/0/unit_price"], "{r}");
+        assert_eq!(
+            support::pointers(&r),
+            ["/items/2/lines/0/unit_price"],
+            "{r}"
+        );
 
         // One item of three the ledger refuses: a customer nobody knows; one without an
         // external id; one of a kind not booked here.
@@ -285,7 +279,7 @@ async fn bad_deliveries_get_a_clear_4xx_and_book_nothing() -> anyhow::Result<()>
             json!({"items": [invoice("FV/1", "100.00"), invoice("FV/2", "50.00"), stranger]});
         let (s, r) = app.deliver("invoices", "x-8", &batch).await?;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {r}");
-        assert_eq!(pointers(&r), ["/items/2/customer"], "{r}");
+        assert_eq!(support::pointers(&r), ["/items/2/customer"], "{r}");
         let mut anonymous = invoice("FV/4", "10.00");
         anonymous.as_object_mut().map(|m| m.remove("external_id"));
         let mut wrong_kind = invoice("FV/5", "10.00");
@@ -294,7 +288,7 @@ async fn bad_deliveries_get_a_clear_4xx_and_book_nothing() -> anyhow::Result<()>
         let (s, r) = app.deliver("invoices", "x-9", &batch).await?;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}: {r}");
         assert_eq!(
-            pointers(&r),
+            support::pointers(&r),
             ["/items/1/external_id", "/items/2/kind"],
             "{r}"
         );
@@ -309,7 +303,7 @@ async fn bad_deliveries_get_a_clear_4xx_and_book_nothing() -> anyhow::Result<()>
             )
             .await?;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {r}");
-        assert_eq!(pointers(&r), ["/amount"], "{r}");
+        assert_eq!(support::pointers(&r), ["/amount"], "{r}");
 
         assert_eq!(app.documents().await?, 0, "{b}: nothing was booked");
         assert_eq!(
@@ -343,7 +337,7 @@ async fn a_changed_issued_invoice_is_refused_and_corrected_by_a_credit_note() ->
         let batch = json!({"items": [invoice("FV/2", "20.00"), invoice("FV/1", "90.00")]});
         let (s, r) = app.deliver("invoices", "i-2", &batch).await?;
         assert_eq!(s, StatusCode::CONFLICT, "{b}: {r}");
-        assert_eq!(pointers(&r), ["/items/1/number"], "{r}");
+        assert_eq!(support::pointers(&r), ["/items/1/number"], "{r}");
         let detail = r["errors"][0]["detail"].as_str().unwrap_or_default();
         assert!(
             detail.contains("gross 100.00 PLN booked, 90.00 PLN now"),

@@ -9,9 +9,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::customers::{parse_customers, save_in};
-use super::ledger::{CHANGED_ISSUED, book_in};
+use super::ledger::{CHANGED_ISSUED, book_in, prepare_all};
 use super::{BookingOutcome, CustomerSaveOutcome, Rejection, Store, StoreError, Tx, on};
-use crate::ledger::{Actor, CustomerInput, DocumentInput, prepare_document};
+use crate::ledger::{Actor, CustomerInput, DocumentInput};
 
 /// One delivery of a webhook, as its sender named it.
 #[derive(Debug, Clone)]
@@ -89,19 +89,7 @@ impl Store {
         inputs: &[DocumentInput],
         actor: &Actor,
     ) -> Result<BookingOutcome, InboundError> {
-        let mut rejections = Vec::new();
-        let mut prepared = Vec::with_capacity(inputs.len());
-        for (item, input) in inputs.iter().enumerate() {
-            match prepare_document(input) {
-                Ok(p) => prepared.push(p),
-                Err(errors) => {
-                    rejections.extend(errors.into_iter().map(|error| Rejection { item, error }))
-                }
-            }
-        }
-        if !rejections.is_empty() {
-            return Err(StoreError::Rejected(rejections).into());
-        }
+        let prepared = prepare_all(inputs)?;
         let now = self.clock.now();
         let mut tx = self.write().await?;
         refuse_replay(&mut tx, delivery).await?;

@@ -388,20 +388,7 @@ impl Store {
         inputs: &[DocumentInput],
         actor: &Actor,
     ) -> Result<BookingOutcome, StoreError> {
-        let mut rejections = Vec::new();
-        let mut prepared = Vec::with_capacity(inputs.len());
-        for (item, input) in inputs.iter().enumerate() {
-            match prepare_document(input) {
-                Ok(p) => prepared.push(p),
-                Err(errors) => {
-                    rejections.extend(errors.into_iter().map(|error| Rejection { item, error }))
-                }
-            }
-        }
-        if !rejections.is_empty() {
-            return Err(StoreError::Rejected(rejections));
-        }
-        self.book_prepared(prepared, actor, false).await
+        self.book_prepared(prepare_all(inputs)?, actor, false).await
     }
 
     /// Books documents already checked by `prepare_document`, in one transaction. With
@@ -1302,6 +1289,25 @@ fn at_index(item: usize, field: &'static str, index: usize, msg: impl Into<Strin
 }
 
 /// The whole booking of a batch inside `tx`.
+/// Checks every input with `prepare_document`; the error lists every item's problems.
+pub(super) fn prepare_all(inputs: &[DocumentInput]) -> Result<Vec<PreparedDocument>, StoreError> {
+    let mut rejections = Vec::new();
+    let mut prepared = Vec::with_capacity(inputs.len());
+    for (item, input) in inputs.iter().enumerate() {
+        match prepare_document(input) {
+            Ok(p) => prepared.push(p),
+            Err(errors) => {
+                rejections.extend(errors.into_iter().map(|error| Rejection { item, error }))
+            }
+        }
+    }
+    if rejections.is_empty() {
+        Ok(prepared)
+    } else {
+        Err(StoreError::Rejected(rejections))
+    }
+}
+
 pub(super) async fn book_in(
     tx: &mut Tx,
     docs: &[PreparedDocument],
