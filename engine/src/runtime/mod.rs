@@ -5,12 +5,10 @@
 //! writer). Time comes from the store's clock, so the same code runs on a virtual clock.
 
 pub mod case;
-pub mod debtor;
 pub mod events;
 pub mod exec;
 pub mod outbox;
 pub mod registry;
-pub mod requests;
 pub mod task;
 pub mod views;
 
