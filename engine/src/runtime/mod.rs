@@ -164,21 +164,10 @@ impl Runtime {
         let mut tx = self.store.read().await?;
         // A case closed today still counts as open for today's starts: the scan gives the same
         // answer whenever in the day it runs (a run resumed after a crash repeats the day).
-        let open: Vec<(String, i64, String)> = on!(&mut tx, c, DB, PG => {
-            sqlx::query_as("SELECT scenario_id, customer_id, subject FROM cases WHERE status <> 'closed' OR closed_at >= $1")
-                .bind(exec::start_of(today))
-                .fetch_all(&mut *c)
-                .await
-        }).map_err(StoreError::from)?;
-        // Customers with an open case per customer start nothing: the ledger of the others
-        // only.
-        let mut busy: Vec<i64> = open
-            .iter()
-            .filter(|o| o.2.starts_with("customer:"))
-            .map(|o| o.1)
-            .collect();
-        busy.sort_unstable();
-        busy.dedup();
+        // Customers with an open case per customer start nothing: the database leaves them
+        // out of the aging, so a scan over a portfolio where most customers are being worked
+        // reads only the others.
+        let since = exec::start_of(today);
         let report = crate::store::reports::aging_scoped(
             &mut tx,
             &AgingQuery {
@@ -187,17 +176,47 @@ impl Runtime {
                 customer_id: None,
                 detail: true,
             },
-            &crate::store::reports::Scope::Except(busy),
+            &crate::store::reports::Scope::WithoutCustomerCaseSince(since),
         )
         .await?;
-        let busy_subjects: HashSet<String> = open.into_iter().map(|o| o.2).collect();
-        // A debt a case has already worked through does not start another: a subject starts
-        // again only for receivables that fell due after its last case opened.
-        let last: Vec<(String, String, DateTime<Utc>)> = on!(&mut tx, c, DB, PG => {
-            sqlx::query_as("SELECT scenario_id, subject, MAX(opened_at) FROM cases GROUP BY scenario_id, subject")
+        let per_invoice = versions
+            .iter()
+            .any(|v| v.scenario.case_per == CasePer::Invoice);
+        let busy_subjects: HashSet<String> = if per_invoice {
+            on!(&mut tx, c, DB, PG => {
+                sqlx::query_scalar(
+                    "SELECT subject FROM cases WHERE subject LIKE 'invoice:%' AND (status <> 'closed' OR closed_at >= $1)",
+                )
+                .bind(since)
                 .fetch_all(&mut *c)
                 .await
-        }).map_err(StoreError::from)?;
+            })
+            .map_err(StoreError::from)?
+            .into_iter()
+            .collect()
+        } else {
+            HashSet::new()
+        };
+        // A debt a case has already worked through does not start another: a subject starts
+        // again only for receivables that fell due after its last case opened. Only the
+        // customers the aging found matter.
+        let mut scanned_customers: Vec<i64> = report.rows.iter().map(|r| r.customer_id.0).collect();
+        scanned_customers.sort_unstable();
+        scanned_customers.dedup();
+        let mut last: Vec<(String, String, DateTime<Utc>)> = Vec::new();
+        for chunk in scanned_customers.chunks(10_000) {
+            last.extend(on!(&mut tx, c, DB, PG => {
+                let sql = format!(
+                    "SELECT scenario_id, subject, MAX(opened_at) FROM cases WHERE {} GROUP BY scenario_id, subject",
+                    crate::store::Ids::sql_in(PG, "customer_id", 1)
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(crate::store::List(chunk.to_vec()))
+                    .fetch_all(&mut *c)
+                    .await
+            })
+            .map_err(StoreError::from)?);
+        }
         let last_opened: std::collections::HashMap<(String, String), NaiveDate> = last
             .into_iter()
             .map(|(s, sub, at)| ((s, sub), at.date_naive()))

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -174,8 +174,8 @@ pub(crate) enum Scope {
     All,
     One(i64),
     Many(Vec<i64>),
-    /// Every customer but these.
-    Except(Vec<i64>),
+    /// Every customer without a case per customer open at this instant or closed since.
+    WithoutCustomerCaseSince(DateTime<Utc>),
 }
 
 impl Scope {
@@ -191,7 +191,10 @@ impl Scope {
             Scope::All => "AND $2 IS NULL".into(),
             Scope::One(_) => "AND d.customer_id = $2".into(),
             Scope::Many(_) => format!("AND {}", Ids::sql_in(pg, "d.customer_id", 2)),
-            Scope::Except(_) => format!("AND NOT ({})", Ids::sql_in(pg, "d.customer_id", 2)),
+            Scope::WithoutCustomerCaseSince(_) => "AND NOT EXISTS (SELECT 1 FROM cases k \
+                 WHERE k.customer_id = d.customer_id AND k.subject LIKE 'customer:%' \
+                 AND (k.status <> 'closed' OR k.closed_at >= $2))"
+                .into(),
         }
     }
 }
@@ -202,7 +205,8 @@ macro_rules! bind_scope {
         match $scope {
             Scope::All => $q.bind(None::<i64>),
             Scope::One(id) => $q.bind(Some(*id)),
-            Scope::Many(ids) | Scope::Except(ids) => $q.bind(List(ids.clone())),
+            Scope::Many(ids) => $q.bind(List(ids.clone())),
+            Scope::WithoutCustomerCaseSince(at) => $q.bind(*at),
         }
     };
 }
