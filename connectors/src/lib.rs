@@ -1,5 +1,5 @@
-//! Adapters between arrears and the outside world: files in and out of the ledger (CSV), and,
-//! as they come, webhooks, pull connectors and bank statements. Each adapter turns outside
+//! Adapters between arrears and the outside world: files in and out of the ledger (CSV),
+//! inbound and outbound webhooks, and bank statements. Each adapter turns outside
 //! input into engine types at the edge and reports bad input by where it is (row and column,
 //! JSON pointer, statement entry).
 #![forbid(unsafe_code)]

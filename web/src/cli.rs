@@ -115,6 +115,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::interest::InterestCommand,
     },
+    /// Outbound webhooks: subscribe URLs to events, read their delivery log.
+    Webhook {
+        #[command(subcommand)]
+        command: crate::webhook::WebhookCommand,
+    },
     /// Benchmarks whose numbers go into the README.
     Bench {
         #[command(subcommand)]
@@ -639,6 +644,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Interest { command } => crate::interest::run(command, &db).await,
+        Command::Webhook { command } => {
+            let store = open(&db).await?;
+            crate::webhook::run(&store, command).await
+        }
         Command::Scenario { command } => {
             let mut out = std::io::stdout().lock();
             match command {

@@ -13,4 +13,5 @@ pub mod scenario;
 pub mod server;
 pub mod simulate;
 pub mod ui;
+pub mod webhook;
 pub mod worker;

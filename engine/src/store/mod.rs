@@ -17,6 +17,7 @@ mod ledger;
 mod open_items;
 mod pg_bulk;
 pub(crate) mod reports;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -288,6 +289,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "web",
         sqlite: include_str!("../../../migrations/sqlite/0007_web.sql"),
         postgres: include_str!("../../../migrations/postgres/0007_web.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "subscriptions",
+        sqlite: include_str!("../../../migrations/sqlite/0008_subscriptions.sql"),
+        postgres: include_str!("../../../migrations/postgres/0008_subscriptions.sql"),
     },
 ];
 
