@@ -16,6 +16,7 @@ pub mod interest_notes;
 mod ledger;
 mod open_items;
 mod pg_bulk;
+pub mod pull;
 pub(crate) mod reports;
 pub mod webhooks;
 
@@ -295,6 +296,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "subscriptions",
         sqlite: include_str!("../../../migrations/sqlite/0008_subscriptions.sql"),
         postgres: include_str!("../../../migrations/postgres/0008_subscriptions.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "pull_connectors",
+        sqlite: include_str!("../../../migrations/sqlite/0009_pull_connectors.sql"),
+        postgres: include_str!("../../../migrations/postgres/0009_pull_connectors.sql"),
     },
 ];
 
