@@ -18,6 +18,9 @@ pub enum PageRequest {
     Url(String),
 }
 
+/// The longest wait between two attempts at a page.
+const MAX_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// One page as fetched.
 #[derive(Debug)]
 pub struct Page {
@@ -137,7 +140,12 @@ pub async fn fetch(
                         attempts: attempt,
                     });
                 }
-                let wait = src.retry_backoff * 2u32.saturating_pow(attempt - 1);
+                // Doubled per retry, at most ten minutes (and no overflow on any input).
+                let wait = src
+                    .retry_backoff
+                    .checked_mul(2u32.saturating_pow(attempt - 1))
+                    .unwrap_or(MAX_RETRY_WAIT)
+                    .min(MAX_RETRY_WAIT);
                 tracing::warn!(url = %url_text, attempt, %reason, wait_ms = wait.as_millis() as u64, "page fetch failed; retrying");
                 tokio::time::sleep(wait).await;
             }
