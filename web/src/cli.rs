@@ -56,6 +56,10 @@ enum Command {
             hide_env_values = true
         )]
         inbound_webhooks: Vec<String>,
+        /// The pull connectors file whose schedules run beside the server (default
+        /// ./connectors.yaml when it exists).
+        #[arg(long, env = "ARREARS_CONNECTORS")]
+        connectors: Option<PathBuf>,
     },
     /// Load a realistic demo portfolio into an empty database.
     Demo {
@@ -114,6 +118,16 @@ enum Command {
     Interest {
         #[command(subcommand)]
         command: crate::interest::InterestCommand,
+    },
+    /// Pull connectors: run one now, list them, see their runs.
+    Connector {
+        #[command(subcommand)]
+        command: crate::connector::ConnectorCommand,
+    },
+    /// Outbound webhooks: subscribe URLs to events, read their delivery log.
+    Webhook {
+        #[command(subcommand)]
+        command: crate::webhook::WebhookCommand,
     },
     /// Benchmarks whose numbers go into the README.
     Bench {
@@ -227,6 +241,10 @@ enum EngineCommand {
         /// Number of simulated days.
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// On the real clock, the pull connectors file whose schedules run beside the
+        /// engine (default ./connectors.yaml when it exists).
+        #[arg(long, env = "ARREARS_CONNECTORS")]
+        connectors: Option<PathBuf>,
     },
 }
 
@@ -386,7 +404,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo,
             seed,
             inbound_webhooks,
+            connectors,
         } => {
+            if let Some(path) = &connectors {
+                crate::connector::load(path)?;
+            }
             let mut inbound = arrears_connectors::inbound::InboundSources::new();
             for (i, entry) in inbound_webhooks.iter().enumerate() {
                 inbound
@@ -411,7 +433,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::warn!(dir = %dir.display(), "no scenario directory: the demo runs without collection scenarios (set ARREARS_SCENARIOS)");
                 }
             }
-            let settings = crate::server::Settings { inbound };
+            let settings = crate::server::Settings {
+                inbound,
+                connectors,
+            };
             crate::server::serve(store, listen, &db, settings).await
         }
         Command::Demo {
@@ -620,6 +645,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     virtual_clock,
                     from,
                     days,
+                    connectors,
                 },
         } => {
             if virtual_clock {
@@ -632,13 +658,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "the engine is running on {} (Ctrl-C stops it)",
                     store.backend_name()
                 );
-                crate::worker::run_real_time(store, async {
+                if let Some(path) = &connectors {
+                    crate::connector::load(path)?;
+                }
+                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                    let _ = rx.changed().await;
+                };
+                let scheduler = tokio::spawn(crate::connector::schedule(
+                    store.clone(),
+                    connectors,
+                    stopped(stop_rx.clone()),
+                ));
+                let engine = crate::worker::run_real_time(store, stopped(stop_rx));
+                let signal = async {
                     let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
+                    let _ = stop_tx.send(true);
+                };
+                let (result, ()) = tokio::join!(engine, signal);
+                scheduler.await??;
+                result
             }
         }
         Command::Interest { command } => crate::interest::run(command, &db).await,
+        Command::Connector { command } => {
+            let store = open(&db).await?;
+            crate::connector::run(&store, command).await
+        }
+        Command::Webhook { command } => {
+            let store = open(&db).await?;
+            crate::webhook::run(&store, command).await
+        }
         Command::Scenario { command } => {
             let mut out = std::io::stdout().lock();
             match command {

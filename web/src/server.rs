@@ -19,6 +19,9 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 pub struct Settings {
     /// Sources of inbound webhooks and their secrets (none: every webhook is refused).
     pub inbound: InboundSources,
+    /// The pull connectors file whose schedules run beside the server (none: the default
+    /// file when it exists).
+    pub connectors: Option<std::path::PathBuf>,
 }
 
 /// Everything the server answers, with no inbound webhook sources.
@@ -79,9 +82,17 @@ pub async fn serve(
     );
     // The engine's workers run beside the server and stop with it.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (conn_stop_tx, conn_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let engine = tokio::spawn(crate::worker::run_real_time(store.clone(), async move {
         let _ = stop_rx.await;
     }));
+    let scheduler = tokio::spawn(crate::connector::schedule(
+        store.clone(),
+        settings.connectors.clone(),
+        async move {
+            let _ = conn_stop_rx.await;
+        },
+    ));
     if !settings.inbound.is_empty() {
         let sources: Vec<&str> = settings.inbound.names().collect();
         tracing::info!(sources = %sources.join(","), "inbound webhooks accepted");
@@ -91,7 +102,13 @@ pub async fn serve(
         .await
         .context("the server stopped")?;
     let _ = stop_tx.send(());
+    let _ = conn_stop_tx.send(());
     let _ = engine.await;
+    match scheduler.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "the connector scheduler stopped"),
+        Err(e) => tracing::error!(error = %e, "the connector scheduler failed"),
+        Ok(Ok(())) => {}
+    }
     store.close().await;
     Ok(())
 }

@@ -38,7 +38,7 @@ pub fn runtime(store: Store) -> Runtime {
         .and_then(|s| s.parse::<i64>().ok())
         .filter(|s| *s > 0)
         .unwrap_or(300);
-    let mut channels = Channels::default();
+    let mut calls = None;
     if let Ok(config) = std::env::var("ARREARS_WEBHOOKS") {
         match arrears_connectors::webhook::WebhookChannel::parse_config(&config) {
             Ok(urls) => {
@@ -48,17 +48,23 @@ pub fn runtime(store: Store) -> Runtime {
                         "ARREARS_WEBHOOK_SECRET is empty: webhooks are signed with an empty key"
                     );
                 }
-                channels = channels.with(
-                    "webhook",
-                    Arc::new(arrears_connectors::webhook::WebhookChannel::new(
-                        urls,
-                        secret.as_bytes(),
-                    )),
-                );
+                calls = Some(arrears_connectors::webhook::WebhookChannel::new(
+                    urls,
+                    secret.as_bytes(),
+                ));
             }
             Err(e) => tracing::error!(error = %e, "ARREARS_WEBHOOKS ignored"),
         }
     }
+    // Subscriptions' deliveries always go out; `call` steps go to the log without
+    // ARREARS_WEBHOOKS.
+    let channels = Channels::default().with(
+        "webhook",
+        Arc::new(arrears_connectors::webhook::Webhooks::new(
+            store.clone(),
+            calls,
+        )),
+    );
     Runtime::new(store, channels).with_lease(chrono::Duration::seconds(lease))
 }
 

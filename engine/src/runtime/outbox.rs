@@ -9,12 +9,17 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::ids::CaseId;
+use crate::store::webhooks::{AttemptRecord, record_attempts, subscription_of};
 use crate::store::{Store, StoreError, Tx, on};
 
 use super::case::{CaseRow, history};
 
 /// Deliveries a dispatcher runs at once.
 const IN_FLIGHT: usize = 16;
+
+/// The channel of outbound webhooks (subscriptions' and `call` steps'): its attempts go into
+/// the delivery log.
+pub const WEBHOOK_CHANNEL: &str = "webhook";
 
 /// Attempts before a message is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 8;
@@ -113,10 +118,31 @@ pub type DeliveryFuture<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send + 'a>,
 >;
 
+/// What one attempt at a delivery came to: the channel's receipt or reason, and the HTTP
+/// status the receiver answered with, where there is one (for the webhook delivery log).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub result: Result<serde_json::Value, String>,
+    pub status_code: Option<u16>,
+}
+
+pub type AttemptFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Attempt> + Send + 'a>>;
+
 /// A delivery channel. `Ok` carries a receipt; `Err` a reason, retried with backoff.
 /// Channels must accept the idempotency key, so a resend after a crash is recognised.
 pub trait Deliver: Send + Sync {
     fn deliver<'a>(&'a self, msg: &'a Message) -> DeliveryFuture<'a>;
+
+    /// `deliver`, with the receiver's HTTP status where the channel knows it.
+    fn attempt<'a>(&'a self, msg: &'a Message) -> AttemptFuture<'a> {
+        Box::pin(async move {
+            Attempt {
+                result: self.deliver(msg).await,
+                status_code: None,
+            }
+        })
+    }
 }
 
 /// Writes the message to the log and reports it delivered: the default channel, and the
@@ -206,15 +232,17 @@ pub async fn dispatch(
     // Deliveries run outside any transaction, a few at a time; their results are recorded
     // together in one transaction.
     use futures_util::StreamExt;
-    let results: Vec<(Message, Result<serde_json::Value, String>)> =
-        futures_util::stream::iter(claimed)
-            .map(|msg| async move {
-                let r = channels.get(&msg.channel).deliver(&msg).await;
-                (msg, r)
-            })
-            .buffered(IN_FLIGHT)
-            .collect()
-            .await;
+    let results: Vec<(Message, Attempt, i64)> = futures_util::stream::iter(claimed)
+        .map(|msg| async move {
+            // How long the attempt took is wall time, for the delivery log only.
+            let started = std::time::Instant::now();
+            let a = channels.get(&msg.channel).attempt(&msg).await;
+            let ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            (msg, a, ms)
+        })
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await;
     let mut report = DispatchReport::default();
     if results.is_empty() {
         return Ok(report);
@@ -223,9 +251,29 @@ pub async fn dispatch(
     let mut tx = store.write().await?;
     tx.start_buffering();
     let mut sent: Vec<(i64, String)> = Vec::new();
-    for (msg, result) in results {
+    let mut log: Vec<AttemptRecord> = Vec::new();
+    for (msg, attempt, duration_ms) in results {
         let case = msg.case_id.map(CaseId);
-        match result {
+        if msg.channel == WEBHOOK_CHANNEL {
+            let n = msg.attempts + 1;
+            let dead = attempt.result.is_err() && n >= MAX_ATTEMPTS;
+            log.push(AttemptRecord {
+                outbox_id: msg.id,
+                subscription_id: subscription_of(msg.recipient.as_deref()),
+                attempt: n,
+                at: now,
+                status_code: attempt.status_code,
+                error: attempt.result.as_ref().err().cloned(),
+                duration_ms,
+                outcome: match (&attempt.result, dead) {
+                    (Ok(_), _) => "delivered",
+                    (Err(_), true) => "dead",
+                    (Err(_), false) => "retry",
+                },
+                next_attempt_at: (attempt.result.is_err() && !dead).then(|| now + backoff(n)),
+            });
+        }
+        match attempt.result {
             Ok(receipt) => {
                 sent.push((msg.id, receipt.to_string()));
                 if let Some(case) = case {
@@ -308,6 +356,7 @@ pub async fn dispatch(
             q.build().execute(&mut *c).await.map(|_| ())
         })?;
     }
+    record_attempts(&mut tx, &log).await?;
     tx.commit().await?;
     Ok(report)
 }

@@ -16,7 +16,9 @@ pub mod interest_notes;
 mod ledger;
 mod open_items;
 mod pg_bulk;
+pub mod pull;
 pub(crate) mod reports;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -288,6 +290,18 @@ const MIGRATIONS: &[Migration] = &[
         name: "web",
         sqlite: include_str!("../../../migrations/sqlite/0007_web.sql"),
         postgres: include_str!("../../../migrations/postgres/0007_web.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "subscriptions",
+        sqlite: include_str!("../../../migrations/sqlite/0008_subscriptions.sql"),
+        postgres: include_str!("../../../migrations/postgres/0008_subscriptions.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "pull_connectors",
+        sqlite: include_str!("../../../migrations/sqlite/0009_pull_connectors.sql"),
+        postgres: include_str!("../../../migrations/postgres/0009_pull_connectors.sql"),
     },
 ];
 

@@ -6,6 +6,7 @@ mod cases;
 pub mod error;
 mod interest;
 mod ledger;
+mod subscriptions;
 mod webhooks;
 
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub struct AppState {
         (name = "tasks", description = "Collectors' tasks: calls, approvals, court stages"),
         (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
         (name = "bank", description = "Bank credits waiting for manual matching"),
-        (name = "webhooks", description = "Signed inbound webhooks from billing systems"),
+        (name = "webhooks", description = "Signed inbound webhooks from billing systems; outbound webhook subscriptions and their delivery log"),
     )
 )]
 struct ApiDoc;
@@ -61,7 +62,8 @@ pub fn router(state: AppState) -> axum::Router {
                 .merge(cases::router())
                 .merge(interest::router())
                 .merge(bank::router())
-                .merge(webhooks::router()),
+                .merge(webhooks::router())
+                .merge(subscriptions::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

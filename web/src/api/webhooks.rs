@@ -18,12 +18,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use arrears_connectors::inbound::{SignatureError, body_sha256};
-use arrears_engine::ledger::{Actor, CustomerInput, DocumentInput, DocumentKind};
+use arrears_connectors::items::{self, Entity, prepare_document};
+use arrears_engine::ledger::{Actor, CustomerInput, DocumentInput};
 use arrears_engine::store::inbound::{InboundDelivery, InboundDeliveryRecord, InboundError};
 use arrears_engine::store::{BookedDocument, CustomerSaveOutcome, Rejection, StoreError};
 
 use super::AppState;
-use super::error::{ApiError, ApiQuery, FieldProblem, Problem, missing_field, pointer_of};
+use super::error::{ApiError, ApiQuery, FieldProblem, Problem};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,50 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// At most this many items in one delivery.
 const MAX_ITEMS: usize = 10_000;
-
-/// What a delivery carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resource {
-    Customers,
-    Invoices,
-    CreditNotes,
-    Payments,
-}
-
-impl Resource {
-    fn parse(s: &str) -> Option<Resource> {
-        Some(match s {
-            "customers" => Resource::Customers,
-            "invoices" => Resource::Invoices,
-            "credit-notes" => Resource::CreditNotes,
-            "payments" => Resource::Payments,
-            _ => return None,
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Resource::Customers => "customers",
-            Resource::Invoices => "invoices",
-            Resource::CreditNotes => "credit-notes",
-            Resource::Payments => "payments",
-        }
-    }
-
-    /// The document kinds booked here, the first the default when an item names none.
-    fn kinds(self) -> &'static [DocumentKind] {
-        match self {
-            Resource::Customers => &[],
-            Resource::Invoices => &[
-                DocumentKind::Invoice,
-                DocumentKind::DebitNote,
-                DocumentKind::Fee,
-            ],
-            Resource::CreditNotes => &[DocumentKind::CreditNote],
-            Resource::Payments => &[DocumentKind::Payment, DocumentKind::WriteOff],
-        }
-    }
-}
 
 /// What a delivery booked (or found booked before).
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,7 +80,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<WebhookReceipt>), ApiError> {
-    let Some(res) = Resource::parse(&resource) else {
+    let Some(res) = Entity::parse(&resource).filter(|_| resource != "credit_notes") else {
         return Err(ApiError::not_found(format!(
             "webhook resource {resource:?} (expected customers, invoices, credit-notes or payments)"
         )));
@@ -172,8 +129,8 @@ async fn receive(
         unchanged: Vec::new(),
         customers: None,
     };
-    let created = if res == Resource::Customers {
-        let inputs: Vec<CustomerInput> = parse_items(items, batch, |_, _| Ok(()))?;
+    let created = if res == Entity::Customers {
+        let inputs: Vec<CustomerInput> = parse_items(items, batch, |_| Ok(()))?;
         let outcome = st
             .store
             .receive_customers(&delivery, &inputs)
@@ -183,8 +140,7 @@ async fn receive(
         receipt.customers = Some(outcome);
         created
     } else {
-        let inputs: Vec<DocumentInput> =
-            parse_items(items, batch, |item, v| check_document(res, item, v))?;
+        let inputs: Vec<DocumentInput> = parse_items(items, batch, |v| prepare_document(res, v))?;
         let actor = Actor(format!("webhook:{source}"));
         let outcome = st
             .store
@@ -257,83 +213,28 @@ fn item_pointer(batch: bool, item: usize, pointer: &str) -> String {
     }
 }
 
-/// Turns every item into `T`, after `prepare` (defaults and checks that need the raw JSON);
-/// reports every bad field of every item at once.
+/// Turns every item into `T` (connectors::items, shared with the pull connectors); reports
+/// every bad field of every item at once.
 fn parse_items<T: DeserializeOwned>(
     items: Vec<Value>,
     batch: bool,
-    prepare: impl Fn(usize, &mut Value) -> Result<(), FieldProblem>,
+    prepare: impl Fn(&mut Value) -> Result<(), (String, String)>,
 ) -> Result<Vec<T>, ApiError> {
-    let mut out = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, mut v) in items.into_iter().enumerate() {
-        if let Err(mut p) = prepare(i, &mut v) {
-            p.pointer = item_pointer(batch, i, &p.pointer);
-            errors.push(p);
-            continue;
-        }
-        match serde_path_to_error::deserialize::<_, T>(v) {
-            Ok(t) => out.push(t),
-            Err(e) => {
-                let mut pointer = pointer_of(e.path());
-                let message = e.inner().to_string();
-                if let Some(f) = missing_field(&message) {
-                    pointer = format!("{pointer}/{f}");
-                }
-                errors.push(FieldProblem {
-                    pointer: item_pointer(batch, i, &pointer),
-                    detail: message,
-                });
-            }
-        }
-    }
-    if !errors.is_empty() {
+    let (ok, problems) = items::parse_items::<T>(items, prepare);
+    if !problems.is_empty() {
         return Err(ApiError::with_errors(
             StatusCode::BAD_REQUEST,
             "the delivery was refused and nothing was booked",
-            errors,
+            problems
+                .into_iter()
+                .map(|p| FieldProblem {
+                    pointer: item_pointer(batch, p.item, &p.pointer),
+                    detail: p.message,
+                })
+                .collect(),
         ));
     }
-    Ok(out)
-}
-
-/// A document of `res`: its kind one of the resource's (the first when none is given) and
-/// an external id, by which the same document sent again is recognised.
-fn check_document(res: Resource, _item: usize, v: &mut Value) -> Result<(), FieldProblem> {
-    let Value::Object(map) = v else {
-        return Err(FieldProblem {
-            pointer: String::new(),
-            detail: "expected a JSON object".into(),
-        });
-    };
-    let kinds = res.kinds();
-    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    match map.get("kind") {
-        None | Some(Value::Null) => {
-            map.insert(
-                "kind".into(),
-                Value::String(names.first().copied().unwrap_or("").into()),
-            );
-        }
-        Some(Value::String(k)) if names.contains(&k.as_str()) => {}
-        Some(other) => {
-            return Err(FieldProblem {
-                pointer: "/kind".into(),
-                detail: format!(
-                    "{other} is not booked through /{}; expected one of {}",
-                    res.as_str(),
-                    names.join(", ")
-                ),
-            });
-        }
-    }
-    match map.get("external_id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(()),
-        _ => Err(FieldProblem {
-            pointer: "/external_id".into(),
-            detail: "required: the document's id in the sending system, by which a second delivery of it is recognised".into(),
-        }),
-    }
+    Ok(ok.into_iter().map(|(_, t)| t).collect())
 }
 
 fn problems(rejections: Vec<Rejection>, batch: bool) -> Vec<FieldProblem> {
