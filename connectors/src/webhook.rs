@@ -86,7 +86,7 @@ impl Deliver for WebhookChannel {
             if status.is_success() {
                 Ok(serde_json::json!({ "url": url, "status": status.as_u16() }))
             } else {
-                Err(format!("{url} answered {status}"))
+                Err(format!("{url} answered {status}").into())
             }
         })
     }

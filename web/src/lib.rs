@@ -7,6 +7,7 @@ pub mod bank;
 pub mod bench;
 pub mod bench_engine;
 pub mod cli;
+pub mod documents;
 pub mod interest;
 pub mod output;
 pub mod scenario;

@@ -30,7 +30,10 @@ impl App {
             InboundSources::parse(&format!("billing={SECRET}")).map_err(anyhow::Error::msg)?;
         let base = support::serve(arrears_web::server::app_with(
             store,
-            arrears_web::server::Settings { inbound },
+            arrears_web::server::Settings {
+                inbound,
+                ..Default::default()
+            },
         ))
         .await?;
         Ok(App {
