@@ -253,6 +253,19 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
         let (s, _) = post("gw", "/api/v1/delivery-reports?token=t0ken".into(), report).await?;
         assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
 
+        // `arrears export documents --format jsonl`: one JSON object per document, oldest first.
+        let mut jsonl = Vec::new();
+        let n = arrears_web::documents::export(&store, &mut jsonl).await?;
+        let lines: Vec<Value> = String::from_utf8(jsonl)?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        assert_eq!(n, 3, "{b}");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["id"], notice);
+        assert_eq!(lines[0]["status"], "sent");
+        assert_eq!(lines[2]["duplicate_of"], notice);
+
         let (s, openapi) = get("/api/openapi.json".into()).await?;
         assert_eq!(s, StatusCode::OK);
         assert!(openapi["paths"]["/api/v1/documents/approve"].is_object());
