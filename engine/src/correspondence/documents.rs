@@ -205,9 +205,8 @@ pub async fn prepare(
                 .fetch_one(&mut *c)
                 .await
         })?;
-        if !facts_cache.contains_key(&case.customer_id) {
-            let f = ledger_facts(&mut tx, CustomerId(case.customer_id), today).await?;
-            facts_cache.insert(case.customer_id, f);
+        if let std::collections::hash_map::Entry::Vacant(e) = facts_cache.entry(case.customer_id) {
+            e.insert(ledger_facts(&mut tx, CustomerId(case.customer_id), today).await?);
         }
         let Some(facts) = facts_cache.get(&case.customer_id) else {
             continue;
@@ -460,6 +459,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// outbox id, document id, template, subject, body, PDF
+type AttachedRow = (i64, i64, String, Option<String>, String, Option<Vec<u8>>);
+
 /// The documents of claimed outbox messages, by outbox id.
 pub(crate) async fn attached(
     tx: &mut Tx,
@@ -467,7 +469,7 @@ pub(crate) async fn attached(
 ) -> Result<HashMap<i64, Arc<Attached>>, StoreError> {
     let mut out = HashMap::new();
     for chunk in outbox_ids.chunks(500) {
-        let rows: Vec<(i64, i64, String, Option<String>, String, Option<Vec<u8>>)> = on!(tx, c, DB, PG => {
+        let rows: Vec<AttachedRow> = on!(tx, c, DB, PG => {
             let mut q = sqlx::QueryBuilder::<DB>::new(
                 "SELECT outbox_id, id, template, subject, body, pdf FROM correspondence WHERE outbox_id IN (",
             );
