@@ -76,9 +76,9 @@ impl WebhookChannel {
         let connector = msg.recipient.as_deref().unwrap_or("");
         let Some(url) = self.urls.get(connector) else {
             return Attempt {
-                result: Err(format!(
-                    "no webhook URL configured for connector `{connector}`"
-                )),
+                result: Err(
+                    format!("no webhook URL configured for connector `{connector}`").into(),
+                ),
                 status_code: None,
             };
         };
@@ -104,7 +104,7 @@ async fn post(url: &str, request: reqwest::RequestBuilder) -> Attempt {
         Ok(r) => r,
         Err(e) => {
             return Attempt {
-                result: Err(format!("{url}: {e}")),
+                result: Err(format!("{url}: {e}").into()),
                 status_code: None,
             };
         }
@@ -123,7 +123,8 @@ async fn post(url: &str, request: reqwest::RequestBuilder) -> Attempt {
             format!("{url} answered {status}")
         } else {
             format!("{url} answered {status}: {}", snippet.trim())
-        }),
+        }
+        .into()),
         status_code: Some(status.as_u16()),
     }
 }
@@ -170,7 +171,7 @@ impl Webhooks {
 
     async fn to_subscription(&self, id: i64, msg: &Message) -> Attempt {
         let fail = |e: String| Attempt {
-            result: Err(e),
+            result: Err(e.into()),
             status_code: None,
         };
         let target = match self.store.subscription_target(id).await {

@@ -53,6 +53,7 @@ fn message(connector: &str) -> Message {
         recipient: Some(connector.into()),
         payload: r#"{"action":"assign_case","payload":{"amount":"25000.00"}}"#.into(),
         attempts: 0,
+        document: None,
     }
 }
 
@@ -95,10 +96,11 @@ async fn call_steps_are_posted_signed_with_their_idempotency_key() {
         .deliver(&message("broken"))
         .await
         .expect_err("a 500 is not a delivery");
-    assert!(err.contains("500"), "{err}");
+    assert!(err.reason.contains("500"), "{err}");
     let err = channel.deliver(&message("crm")).await.expect_err("no URL");
     assert!(
-        err.contains("no webhook URL configured for connector `crm`"),
+        err.reason
+            .contains("no webhook URL configured for connector `crm`"),
         "{err}"
     );
     assert!(WebhookChannel::parse_config("agency=ftp://x").is_err());

@@ -5,6 +5,7 @@
 
 pub mod aging;
 pub mod clock;
+pub mod correspondence;
 pub mod demo;
 pub mod ids;
 pub mod interest;

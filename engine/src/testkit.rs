@@ -153,3 +153,59 @@ impl Store {
         Ok(n)
     }
 }
+
+/// The scenarios shipped with arrears (`scenarios/` at the top of the repository).
+pub fn shipped_scenarios() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// A scenarios directory for one test: `scenario.yaml` with this text, beside links to the
+/// shipped templates and calendars.
+pub fn scenario_dir(yaml: &str) -> tempfile::TempDir {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("cannot create a temporary directory: {e}"),
+    };
+    let shipped = shipped_scenarios();
+    for sub in ["templates", "calendars", "rates"] {
+        if let Err(e) = std::os::unix::fs::symlink(shipped.join(sub), dir.path().join(sub)) {
+            panic!("cannot link {sub}: {e}");
+        }
+    }
+    if let Err(e) = std::fs::write(dir.path().join("scenario.yaml"), yaml) {
+        panic!("cannot write the scenario: {e}");
+    }
+    dir
+}
+
+/// The text of a PDF as `pdftotext -layout` extracts it. pdftotext (poppler-utils) must be
+/// installed: `.ci/run` installs it, and a test without it fails rather than skips.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("cannot create a temporary directory: {e}"),
+    };
+    let path = dir.path().join("doc.pdf");
+    if let Err(e) = std::fs::write(&path, pdf) {
+        panic!("cannot write the PDF: {e}");
+    }
+    let out = match std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg("-enc")
+        .arg("UTF-8")
+        .arg(&path)
+        .arg("-")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            panic!("pdftotext is needed by the PDF tests (apt-get install poppler-utils): {e}")
+        }
+    };
+    assert!(
+        out.status.success(),
+        "pdftotext failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}

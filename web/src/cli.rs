@@ -60,6 +60,10 @@ enum Command {
         /// ./connectors.yaml when it exists).
         #[arg(long, env = "ARREARS_CONNECTORS")]
         connectors: Option<PathBuf>,
+        /// The base URL debtors reach this server at; letters link to
+        /// `<public-url>/pay/<token>` (default http://<listen>).
+        #[arg(long, env = "ARREARS_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Load a realistic demo portfolio into an empty database.
     Demo {
@@ -128,6 +132,12 @@ enum Command {
     Webhook {
         #[command(subcommand)]
         command: crate::webhook::WebhookCommand,
+    },
+    /// Correspondence: the archive of letters, e-mails and SMS; approval, duplicates, the
+    /// day's print batch.
+    Documents {
+        #[command(subcommand)]
+        command: crate::documents::DocumentsCommand,
     },
     /// Benchmarks whose numbers go into the README.
     Bench {
@@ -198,6 +208,8 @@ enum ExportKind {
     History,
     /// Every outbound message with its idempotency key (JSON lines).
     Outbox,
+    /// Every document in the correspondence archive with its lifecycle (JSON lines).
+    Documents,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -334,6 +346,14 @@ enum BenchKind {
         #[arg(long, default_value_os_t = crate::scenario::default_dir())]
         dir: PathBuf,
     },
+    /// Render letters from the shipped reminder template to PDF: documents per second.
+    Documents {
+        #[arg(long, default_value_t = 2_000)]
+        count: usize,
+        /// The scenarios directory with templates/.
+        #[arg(long, default_value_os_t = crate::scenario::default_dir())]
+        dir: PathBuf,
+    },
 }
 
 /// The id of the customer a `--customer EXTERNAL_ID` option names, if given.
@@ -405,6 +425,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             inbound_webhooks,
             connectors,
+            public_url,
         } => {
             if let Some(path) = &connectors {
                 crate::connector::load(path)?;
@@ -433,9 +454,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::warn!(dir = %dir.display(), "no scenario directory: the demo runs without collection scenarios (set ARREARS_SCENARIOS)");
                 }
             }
+            let mut outbound = crate::worker::Outbound::from_env();
+            outbound.public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
             let settings = crate::server::Settings {
                 inbound,
                 connectors,
+                outbound,
             };
             crate::server::serve(store, listen, &db, settings).await
         }
@@ -557,6 +581,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => {
             let store = open(&db).await?;
+            if let ExportKind::Documents = kind {
+                if format != ExportFileFormat::Jsonl {
+                    return Err(Refused(
+                        "documents export as JSON lines: add --format jsonl".into(),
+                    )
+                    .into());
+                }
+                let mut out = output_writer(output.as_deref())?;
+                let n = crate::documents::export(&store, out.as_mut()).await?;
+                out.flush()?;
+                if let Some(p) = output {
+                    eprintln!("exported {n} records to {}", p.display());
+                }
+                return Ok(());
+            }
             let runtime_kind = match kind {
                 ExportKind::Cases => Some(crate::worker::RuntimeExport::Cases),
                 ExportKind::History => Some(crate::worker::RuntimeExport::History),
@@ -639,6 +678,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             bench: BenchKind::Conditions { evaluations, dir },
         } => crate::scenario::bench_conditions(&dir, evaluations, &mut std::io::stdout().lock()),
+        Command::Bench {
+            bench: BenchKind::Documents { count, dir },
+        } => crate::documents::bench(&dir, count, &mut std::io::stdout().lock()),
+        Command::Documents { command } => {
+            let store = open(&db).await?;
+            crate::documents::run(&store, command, &mut std::io::stdout().lock()).await
+        }
         Command::Engine {
             command:
                 EngineCommand::Run {

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_engine;
 pub mod cli;
 pub mod connector;
+pub mod documents;
 pub mod interest;
 pub mod output;
 pub mod scenario;

@@ -15,13 +15,25 @@ use crate::api::{self, AppState};
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// What the server is configured with beyond its database.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Sources of inbound webhooks and their secrets (none: every webhook is refused).
     pub inbound: InboundSources,
     /// The pull connectors file whose schedules run beside the server (none: the default
     /// file when it exists).
     pub connectors: Option<std::path::PathBuf>,
+    /// Templates, channels and the debtor page's base URL.
+    pub outbound: crate::worker::Outbound,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            inbound: InboundSources::default(),
+            connectors: None,
+            outbound: crate::worker::Outbound::from_env(),
+        }
+    }
 }
 
 /// Everything the server answers, with no inbound webhook sources.
@@ -31,11 +43,18 @@ pub fn app(store: Store) -> axum::Router {
 
 /// Everything the server answers.
 pub fn app_with(store: Store, settings: Settings) -> axum::Router {
-    let runtime = std::sync::Arc::new(crate::worker::runtime(store.clone()));
+    let runtime = match crate::worker::runtime_with(store.clone(), &settings.outbound) {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "outbound configuration refused");
+            crate::worker::runtime(store.clone())
+        }
+    };
     let state = AppState {
         store,
-        runtime,
+        runtime: std::sync::Arc::new(runtime),
         inbound: std::sync::Arc::new(settings.inbound),
+        delivery_token: settings.outbound.delivery_token.clone(),
     };
     api::router(state.clone())
         .merge(crate::ui::router(state.clone()))
@@ -81,11 +100,18 @@ pub async fn serve(
         "arrears is serving on http://{addr}/ (API: http://{addr}/api/v1, OpenAPI: http://{addr}/api/openapi.json)"
     );
     // The engine's workers run beside the server and stop with it.
+    // A configuration that does not work stops the server before it starts.
+    crate::worker::runtime_with(store.clone(), &settings.outbound)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (conn_stop_tx, conn_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = tokio::spawn(crate::worker::run_real_time(store.clone(), async move {
-        let _ = stop_rx.await;
-    }));
+    let outbound = settings.outbound.clone();
+    let engine_store = store.clone();
+    let engine = tokio::spawn(async move {
+        crate::worker::run_real_time_with(engine_store, &outbound, async move {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
     let scheduler = tokio::spawn(crate::connector::schedule(
         store.clone(),
         settings.connectors.clone(),

@@ -1,6 +1,7 @@
 //! The engine's workers in this process: `arrears engine run` (real time or a virtual clock),
-//! the loop `arrears serve` runs beside the server, `scenario deploy`, the runtime exports
-//! and the Prometheus metrics at /metrics.
+//! the loop `arrears serve` runs beside the server, the outbound configuration (templates,
+//! SMTP, gateways), `scenario deploy`, the runtime exports and the Prometheus metrics at
+//! /metrics.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,42 +31,170 @@ pub async fn deploy(store: &Store, paths: &[PathBuf], out: &mut dyn Write) -> an
     Ok(())
 }
 
-/// The runtime of this process. `ARREARS_LEASE_SECONDS` (default 300) is how long a claim
-/// of a killed worker blocks the others.
-pub fn runtime(store: Store) -> Runtime {
-    let lease = std::env::var("ARREARS_LEASE_SECONDS")
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(300);
-    let mut calls = None;
-    if let Ok(config) = std::env::var("ARREARS_WEBHOOKS") {
-        match arrears_connectors::webhook::WebhookChannel::parse_config(&config) {
-            Ok(urls) => {
-                let secret = std::env::var("ARREARS_WEBHOOK_SECRET").unwrap_or_default();
-                if secret.is_empty() {
-                    tracing::warn!(
-                        "ARREARS_WEBHOOK_SECRET is empty: webhooks are signed with an empty key"
-                    );
-                }
-                calls = Some(arrears_connectors::webhook::WebhookChannel::new(
-                    urls,
-                    secret.as_bytes(),
-                ));
-            }
-            Err(e) => tracing::error!(error = %e, "ARREARS_WEBHOOKS ignored"),
+/// How this process writes to debtors: where templates and the debtor page are, and the
+/// channels. Read from the environment (README, "Configuration"); `serve --public-url`
+/// overrides the debtor page's base.
+#[derive(Clone)]
+pub struct Outbound {
+    /// The scenarios directory whose `templates/` (and `templates/company.yaml`) letters are
+    /// rendered from (`ARREARS_SCENARIOS`, default ./scenarios).
+    pub scenarios: PathBuf,
+    /// Documents are rendered and archived unless `ARREARS_CORRESPONDENCE=off`.
+    pub correspondence: bool,
+    /// The base of debtor page links (`ARREARS_PUBLIC_URL`, default http://127.0.0.1:8080).
+    pub public_url: String,
+    /// `ARREARS_SMTP_URL`: smtp://[user:password@]host[:port][?tls=required|opportunistic]
+    /// or smtps://...; without it e-mail goes to the log.
+    pub smtp_url: Option<String>,
+    /// `ARREARS_MAIL_FROM`, the sender of e-mail.
+    pub mail_from: String,
+    /// `ARREARS_GATEWAYS`: a JSON file of HTTP gateways by channel (sms, fax).
+    pub gateways: Option<PathBuf>,
+    /// `ARREARS_DELIVERY_TOKEN`: the token gateways' delivery reports must carry.
+    pub delivery_token: Option<String>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("scenarios", &self.scenarios)
+            .field("correspondence", &self.correspondence)
+            .field("public_url", &self.public_url)
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(arrears_engine::store::redact),
+            )
+            .field("mail_from", &self.mail_from)
+            .field("gateways", &self.gateways)
+            .field(
+                "delivery_token",
+                &self.delivery_token.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
+}
+
+impl Outbound {
+    pub fn from_env() -> Outbound {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Outbound {
+            scenarios: crate::scenario::default_dir(),
+            correspondence: var("ARREARS_CORRESPONDENCE").is_none_or(|v| v != "off"),
+            public_url: var("ARREARS_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+            smtp_url: var("ARREARS_SMTP_URL"),
+            mail_from: var("ARREARS_MAIL_FROM")
+                .unwrap_or_else(|| "arrears <arrears@localhost>".into()),
+            gateways: var("ARREARS_GATEWAYS").map(PathBuf::from),
+            delivery_token: var("ARREARS_DELIVERY_TOKEN"),
         }
     }
-    // Subscriptions' deliveries always go out; `call` steps go to the log without
-    // ARREARS_WEBHOOKS.
-    let channels = Channels::default().with(
+
+    /// The channels: webhooks (subscriptions' deliveries always go out; `call` steps go to
+    /// the log without `ARREARS_WEBHOOKS`), e-mail, gateways; the rest (letters for the print room)
+    /// goes to the log channel and is sent as far as the engine is concerned.
+    pub fn channels(&self, store: &Store) -> anyhow::Result<Channels> {
+        let mut calls = None;
+        if let Ok(config) = std::env::var("ARREARS_WEBHOOKS") {
+            match arrears_connectors::webhook::WebhookChannel::parse_config(&config) {
+                Ok(urls) => {
+                    let secret = std::env::var("ARREARS_WEBHOOK_SECRET").unwrap_or_default();
+                    if secret.is_empty() {
+                        tracing::warn!(
+                            "ARREARS_WEBHOOK_SECRET is empty: webhooks are signed with an empty key"
+                        );
+                    }
+                    calls = Some(arrears_connectors::webhook::WebhookChannel::new(
+                        urls,
+                        secret.as_bytes(),
+                    ));
+                }
+                Err(e) => tracing::error!(error = %e, "ARREARS_WEBHOOKS ignored"),
+            }
+        }
+        let mut channels = webhook_channels(store, calls);
+        if let Some(url) = &self.smtp_url {
+            let smtp = arrears_connectors::mail::SmtpChannel::new(url, &self.mail_from)
+                .map_err(|e| anyhow::anyhow!("ARREARS_SMTP_URL: {e}"))?;
+            channels = channels.with("email", Arc::new(smtp));
+        }
+        if let Some(path) = &self.gateways {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("ARREARS_GATEWAYS: cannot read {}", path.display()))?;
+            let all = arrears_connectors::gateway::parse_config(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            for (name, config) in all {
+                channels = channels.with(
+                    &name,
+                    Arc::new(arrears_connectors::gateway::HttpGateway::new(&name, config)),
+                );
+            }
+        }
+        Ok(channels)
+    }
+
+    /// Templates and the sender, when correspondence is on and the templates exist.
+    pub fn correspondence(
+        &self,
+    ) -> anyhow::Result<Option<Arc<arrears_engine::correspondence::Correspondence>>> {
+        if !self.correspondence || !self.scenarios.join("templates").is_dir() {
+            return Ok(None);
+        }
+        let c = arrears_engine::correspondence::Correspondence::load(
+            &self.scenarios,
+            &self.public_url,
+        )?;
+        Ok(Some(Arc::new(c)))
+    }
+}
+
+/// The runtime of this process, configured from the environment.
+pub fn runtime(store: Store) -> Runtime {
+    match runtime_with(store.clone(), &Outbound::from_env()) {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "outbound configuration refused: messages go to the log");
+            runtime_of(store.clone(), webhook_channels(&store, None), None)
+        }
+    }
+}
+
+/// The runtime with these channels and templates. `ARREARS_LEASE_SECONDS` (default 300) is
+/// how long a claim of a killed worker blocks the others.
+pub fn runtime_with(store: Store, outbound: &Outbound) -> anyhow::Result<Runtime> {
+    let channels = outbound.channels(&store)?;
+    let corr = outbound.correspondence()?;
+    Ok(runtime_of(store, channels, corr))
+}
+
+/// The default channels with the `webhook` channel of subscriptions and `call` steps.
+fn webhook_channels(
+    store: &Store,
+    calls: Option<arrears_connectors::webhook::WebhookChannel>,
+) -> Channels {
+    Channels::default().with(
         "webhook",
         Arc::new(arrears_connectors::webhook::Webhooks::new(
             store.clone(),
             calls,
         )),
-    );
-    Runtime::new(store, channels).with_lease(chrono::Duration::seconds(lease))
+    )
+}
+
+fn runtime_of(
+    store: Store,
+    channels: Channels,
+    corr: Option<Arc<arrears_engine::correspondence::Correspondence>>,
+) -> Runtime {
+    let lease = std::env::var("ARREARS_LEASE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(300);
+    let rt = Runtime::new(store, channels).with_lease(chrono::Duration::seconds(lease));
+    match corr {
+        Some(c) => rt.with_correspondence(c),
+        None => rt,
+    }
 }
 
 /// Counters since the process started, for /metrics.
@@ -198,6 +327,16 @@ pub async fn run_real_time(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let rt = runtime(store);
+    run_rounds(&rt, stop).await
+}
+
+/// The same, with the server's configuration.
+pub async fn run_real_time_with(
+    store: Store,
+    outbound: &Outbound,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let rt = runtime_with(store, outbound)?;
     run_rounds(&rt, stop).await
 }
 

@@ -82,6 +82,7 @@ pub enum ContactKind {
     Email,
     Phone,
     Postal,
+    Fax,
 }
 
 impl ContactKind {
@@ -90,6 +91,7 @@ impl ContactKind {
             ContactKind::Email => "email",
             ContactKind::Phone => "phone",
             ContactKind::Postal => "postal",
+            ContactKind::Fax => "fax",
         }
     }
 
@@ -98,6 +100,7 @@ impl ContactKind {
             "email" => Some(ContactKind::Email),
             "phone" => Some(ContactKind::Phone),
             "postal" => Some(ContactKind::Postal),
+            "fax" => Some(ContactKind::Fax),
             _ => None,
         }
     }
@@ -204,7 +207,7 @@ impl CustomerInput {
                     }) && !value.contains(char::is_whitespace);
                     (!ok).then(|| format!("expected an e-mail address, got {:?}", c.value))
                 }
-                ContactKind::Phone => {
+                ContactKind::Phone | ContactKind::Fax => {
                     let digits = value.chars().filter(char::is_ascii_digit).count();
                     let ok = (6..=15).contains(&digits)
                         && value

@@ -290,6 +290,9 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
                 }
             }
             if let Some(role) = approve {
+                // The documents are prepared now and held: the approver sees exactly what
+                // goes out, and approving releases them.
+                send_now(tx, cx, case, template, channels, deadline.as_ref(), true).await?;
                 let title = format!(
                     "Approve `{template}` for {} ({})",
                     cx.facts.customer.name,
@@ -329,7 +332,7 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
                 .await?;
                 return Ok(());
             }
-            send_now(tx, cx, case, template, channels, deadline.as_ref()).await?;
+            send_now(tx, cx, case, template, channels, deadline.as_ref(), false).await?;
             advance(tx, cx, case, "sent").await?;
         }
         StepKind::Wait(w) => {
@@ -655,6 +658,7 @@ pub async fn execute(tx: &mut Tx, cx: &Ctx<'_>, case: &mut CaseRow) -> Result<()
                     "case": format!("{}/{}/{}", case.scenario_id, case.subject, case.opened_at.format("%Y%m%d")), "customer": cx.facts.customer.external_id,
                 }),
                 cx.now,
+                false,
             )
             .await?;
             history(
@@ -727,7 +731,8 @@ fn booked(tx: &mut Tx, case: &CaseRow) {
     }
 }
 
-/// Enqueues the step's messages, one per channel, and sets the deadline.
+/// Enqueues the step's messages, one per channel, and sets the deadline. Held messages wait
+/// for an approval (`approve:` on the step).
 pub async fn send_now(
     tx: &mut Tx,
     cx: &Ctx<'_>,
@@ -735,6 +740,7 @@ pub async fn send_now(
     template: &str,
     channels: &[Channel],
     deadline: Option<&crate::scenario::Duration>,
+    held: bool,
 ) -> Result<(), StoreError> {
     let customer = &cx.facts.customer;
     let language = if cx.version.scenario.languages.contains(&customer.language) {
@@ -757,6 +763,7 @@ pub async fn send_now(
             Channel::Email => customer.contact(ContactKind::Email),
             Channel::Sms => customer.contact(ContactKind::Phone),
             Channel::Letter | Channel::RegisteredLetter => customer.contact(ContactKind::Postal),
+            Channel::Fax => customer.contact(ContactKind::Fax),
         };
         let Some(recipient) = recipient else {
             history(
@@ -783,7 +790,8 @@ pub async fn send_now(
             "balance": { "total": context.balance.total.to_string(), "overdue": context.balance.overdue.to_string(), "currency": context.balance.currency },
             "deadline": case.deadline.map(|d| d.date_naive().to_string()),
             "open_items": context.invoices.iter().map(|i| json!({ "number": i.number, "due": i.due, "open": i.open.to_string(), "currency": i.currency, "days_overdue": i.days_overdue })).collect::<Vec<_>>(),
-        }), cx.now).await?;
+            "prepared_by": cx.actor,
+        }), cx.now, held).await?;
         history(
             tx,
             case.case_id(),

@@ -95,6 +95,9 @@ pub struct Runtime {
     registry: Registry,
     sandbox: Sandbox,
     channels: Channels,
+    /// Renders templated messages into documents before they go out (None: messages go out
+    /// as their payload, as in simulations).
+    correspondence: Option<Arc<crate::correspondence::Correspondence>>,
     worker: String,
     /// Leases are about processes staying alive, so they run on the wall clock even when
     /// the cases run on a virtual one: a killed worker's claims expire in real seconds.
@@ -116,6 +119,7 @@ impl Runtime {
             registry: Registry::default(),
             sandbox: Sandbox::new(),
             channels,
+            correspondence: None,
             worker: format!("{}-{}", std::process::id(), rand::random::<u32>()),
             lease_clock: Arc::new(crate::clock::SystemClock),
             lease: Duration::seconds(LEASE_SECONDS),
@@ -130,6 +134,20 @@ impl Runtime {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Templated messages become documents (rendered, kept, approved where the step asks)
+    /// before they go out.
+    pub fn with_correspondence(
+        mut self,
+        correspondence: Arc<crate::correspondence::Correspondence>,
+    ) -> Runtime {
+        self.correspondence = Some(correspondence);
+        self
+    }
+
+    pub fn correspondence(&self) -> Option<&Arc<crate::correspondence::Correspondence>> {
+        self.correspondence.as_ref()
     }
 
     pub async fn deploy(
@@ -1265,28 +1283,20 @@ impl Runtime {
                     )
                     .await?;
                 }
-                (
-                    "approval",
-                    Some(StepKind::Send {
-                        template,
-                        channels,
-                        deadline,
-                        ..
-                    }),
-                ) => {
+                ("approval", Some(StepKind::Send { deadline, .. })) => {
                     if outcome == "approve" {
-                        exec::send_now(
-                            &mut tx,
-                            &cx,
-                            &mut case,
-                            &template,
-                            &channels,
-                            deadline.as_ref(),
+                        // The held documents go out; their deadline runs from the approval.
+                        crate::correspondence::documents::release(
+                            &mut tx, case.id, None, actor, now,
                         )
                         .await?;
+                        if let Some(d) = deadline.as_ref() {
+                            case.deadline = Some(d.after(now, &version.calendar));
+                        }
                         exec::advance(&mut tx, &cx, &mut case, &format!("approved by {actor}"))
                             .await?;
                     } else {
+                        outbox::withdraw(&mut tx, case.id).await?;
                         exec::advance(
                             &mut tx,
                             &cx,
@@ -1383,6 +1393,9 @@ impl Runtime {
     }
 
     pub async fn dispatch(&self) -> Result<DispatchReport, RuntimeError> {
+        if let Some(corr) = &self.correspondence {
+            crate::correspondence::prepare(&self.store, corr, BATCH).await?;
+        }
         Ok(outbox::dispatch(
             &self.store,
             &self.channels,
@@ -1390,8 +1403,196 @@ impl Runtime {
             BATCH,
             self.lease_clock.now(),
             self.lease,
+            self.correspondence.is_some(),
         )
         .await?)
+    }
+
+    /// Approves prepared documents (four eyes: nobody approves what they prepared). All or
+    /// nothing: a list with any document that cannot be approved approves none, and the
+    /// error names each (`/ids/N`). A document of a step waiting for approval completes the
+    /// approval task (every document of the step is released, the case moves on); a
+    /// document prepared by hand is released alone.
+    pub async fn approve_documents(&self, ids: &[i64], actor: &str) -> Result<usize, RuntimeError> {
+        use crate::correspondence::documents::document_in;
+        let mut tx = self.store.read().await?;
+        let mut problems = Vec::new();
+        let mut docs = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match document_in(&mut tx, *id).await {
+                Ok(d) if d.status != "prepared" => problems.push(crate::store::Rejection::new(
+                    i,
+                    "ids",
+                    format!("document {id} is {}, not prepared", d.status),
+                )),
+                Ok(d) if d.prepared_by == actor => problems.push(crate::store::Rejection::new(
+                    i,
+                    "ids",
+                    format!("document {id} was prepared by {actor}; someone else must approve it (four eyes)"),
+                )),
+                Ok(d) => docs.push(d),
+                Err(StoreError::NotFound(_)) => problems.push(crate::store::Rejection::new(
+                    i,
+                    "ids",
+                    format!("document {id} does not exist"),
+                )),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // The open approval task of each document's case, if the case waits at a send step.
+        let mut tasks: Vec<(i64, Option<i64>)> = Vec::new();
+        for d in &docs {
+            let Some(case) = d.case_id else { continue };
+            if tasks.iter().any(|t| t.0 == case) {
+                continue;
+            }
+            let task: Option<(i64,)> = on!(&mut tx, c, DB, PG => {
+                sqlx::query_as(
+                    "SELECT t.id FROM tasks t JOIN cases k ON k.id = t.case_id WHERE t.case_id = $1 AND t.kind = 'approval' \
+                     AND t.status IN ('open', 'claimed', 'snoozed') AND t.step = k.step AND t.visit = k.visit ORDER BY t.id DESC LIMIT 1",
+                )
+                .bind(case)
+                .fetch_optional(&mut *c)
+                .await
+            })
+            .map_err(StoreError::from)?;
+            tasks.push((case, task.map(|t| t.0)));
+        }
+        tx.commit().await?;
+        if !problems.is_empty() {
+            return Err(StoreError::Rejected(problems).into());
+        }
+        for (case, task) in &tasks {
+            match task {
+                Some(task) => {
+                    self.complete_task(TaskId(*task), "approve", &json!({}), actor)
+                        .await?
+                }
+                None => {
+                    let outbox: Vec<i64> = docs
+                        .iter()
+                        .filter(|d| d.case_id == Some(*case))
+                        .filter_map(|d| d.outbox_id)
+                        .collect();
+                    let now = self.now();
+                    let mut tx = self.store.write().await?;
+                    crate::correspondence::documents::release(
+                        &mut tx,
+                        *case,
+                        Some(&outbox),
+                        actor,
+                        now,
+                    )
+                    .await?;
+                    history(
+                        &mut tx,
+                        CaseId(*case),
+                        now,
+                        actor,
+                        "approved",
+                        None,
+                        &format!("documents approved by {actor}"),
+                        json!({ "outbox": outbox }),
+                    )
+                    .await?;
+                    tx.commit().await?;
+                }
+            }
+        }
+        Ok(docs.len())
+    }
+
+    /// A document written by hand for a case (outside its scenario's steps): rendered at
+    /// once and held until someone other than `actor` approves it. Returns its id.
+    pub async fn prepare_document(
+        &self,
+        case_id: i64,
+        template: &str,
+        channel: crate::scenario::Channel,
+        actor: &str,
+    ) -> Result<i64, RuntimeError> {
+        use crate::ledger::customer::ContactKind;
+        let Some(corr) = &self.correspondence else {
+            return Err(RuntimeError::Refused(
+                "documents cannot be prepared: this process has no templates (correspondence is off)".into(),
+            ));
+        };
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let case = load_case(&mut tx, CaseId(case_id)).await?;
+        let customer =
+            crate::store::customers::customer_in(&mut tx, CustomerId(case.customer_id)).await?;
+        let kind = match channel {
+            crate::scenario::Channel::Email => ContactKind::Email,
+            crate::scenario::Channel::Sms => ContactKind::Phone,
+            crate::scenario::Channel::Fax => ContactKind::Fax,
+            _ => ContactKind::Postal,
+        };
+        let Some(recipient) = customer.contact(kind) else {
+            return Err(RuntimeError::Refused(format!(
+                "/channel: {} has no {} contact",
+                customer.name,
+                kind.as_str()
+            )));
+        };
+        if corr
+            .renderer
+            .language_for(template, channel, &[customer.language.as_str()])
+            .is_none()
+        {
+            return Err(RuntimeError::Refused(format!(
+                "/template: there is no template `{template}` for {}",
+                channel.as_str()
+            )));
+        }
+        let key = format!(
+            "manual/{case_id}/{template}/{}/{}",
+            channel.as_str(),
+            now.timestamp_micros()
+        );
+        outbox::enqueue(
+            &mut tx,
+            &case,
+            &key,
+            channel.as_str(),
+            Some(template),
+            Some(&customer.language),
+            Some(recipient),
+            json!({ "customer": customer.external_id, "prepared_by": actor }),
+            now,
+            true,
+        )
+        .await?;
+        history(
+            &mut tx,
+            CaseId(case_id),
+            now,
+            actor,
+            "prepared",
+            None,
+            &format!(
+                "{template} by {} prepared, waiting for approval",
+                channel.as_str()
+            ),
+            json!({ "idempotency_key": key }),
+        )
+        .await?;
+        tx.commit().await?;
+        crate::correspondence::prepare(&self.store, corr, BATCH).await?;
+        let mut tx = self.store.read().await?;
+        let id: Option<(i64,)> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as("SELECT d.id FROM correspondence d JOIN outbox o ON o.id = d.outbox_id WHERE o.idempotency_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *c)
+                .await
+        })
+        .map_err(StoreError::from)?;
+        tx.commit().await?;
+        id.map(|i| i.0).ok_or_else(|| {
+            RuntimeError::Refused(format!(
+                "/template: `{template}` could not be rendered for case {case_id} (see the case history)"
+            ))
+        })
     }
 
     /// Works until nothing is left to do now: events, case starts, due timers, the outbox.

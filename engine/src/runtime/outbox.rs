@@ -51,7 +51,9 @@ pub async fn enqueue(
     recipient: Option<&str>,
     payload: serde_json::Value,
     now: DateTime<Utc>,
+    held: bool,
 ) -> Result<(), StoreError> {
+    let status = if held { "held" } else { "pending" };
     if let Some(b) = tx.buffer() {
         b.outbox.push(crate::store::OutboxInsert {
             case_id: case.id,
@@ -61,6 +63,7 @@ pub async fn enqueue(
             language: language.map(str::to_string),
             recipient: recipient.map(str::to_string),
             payload: payload.to_string(),
+            status,
             at: now,
         });
         return Ok(());
@@ -68,7 +71,7 @@ pub async fn enqueue(
     on!(tx, c, DB, PG => {
         sqlx::query(
             "INSERT INTO outbox (case_id, idempotency_key, channel, template, language, recipient, payload, status, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) ON CONFLICT (idempotency_key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $8, $8) ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(case.id)
         .bind(key)
@@ -78,26 +81,27 @@ pub async fn enqueue(
         .bind(recipient)
         .bind(payload.to_string())
         .bind(now)
+        .bind(status)
         .execute(&mut *c)
         .await.map(|_| ())
     })?;
     Ok(())
 }
 
-/// Withdraws a closed case's messages that have not gone out. Messages decided in the same
-/// transaction (a letter sent by the step just before a `close` step) are not withdrawn:
+/// Withdraws a closed case's messages that have not gone out, and cancels their documents.
+/// Messages decided in the same transaction (a letter sent by the step just before a `close` step) are not withdrawn:
 /// they are part of the decision that closed the case.
 pub async fn withdraw(tx: &mut Tx, case_id: i64) -> Result<(), StoreError> {
     if tx.buffer().is_some_and(|b| !b.may_have_outbox(case_id)) {
         return Ok(());
     }
     on!(tx, c, DB, PG => {
-        sqlx::query("UPDATE outbox SET status = 'cancelled' WHERE case_id = $1 AND status = 'pending'")
+        sqlx::query("UPDATE outbox SET status = 'cancelled' WHERE case_id = $1 AND status IN ('pending', 'held')")
             .bind(case_id)
             .execute(&mut *c)
             .await.map(|_| ())
     })?;
-    Ok(())
+    crate::correspondence::documents::cancel_unsent(tx, case_id).await
 }
 
 /// One message handed to a channel.
@@ -112,25 +116,58 @@ pub struct Message {
     pub recipient: Option<String>,
     pub payload: String,
     pub attempts: i64,
+    /// The rendered document (text, PDF) of a templated message.
+    #[sqlx(skip)]
+    #[serde(skip)]
+    pub document: Option<Arc<crate::correspondence::Attached>>,
+}
+
+/// Why a delivery failed. A transient failure is retried with backoff; a permanent one (a
+/// mailbox that does not exist, a number the gateway refuses) bounces the message at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct DeliveryError {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+impl DeliveryError {
+    pub fn permanent(reason: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
+
+impl From<String> for DeliveryError {
+    fn from(reason: String) -> DeliveryError {
+        DeliveryError {
+            reason,
+            permanent: false,
+        }
+    }
 }
 
 pub type DeliveryFuture<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send + 'a>,
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, DeliveryError>> + Send + 'a>,
 >;
 
 /// What one attempt at a delivery came to: the channel's receipt or reason, and the HTTP
 /// status the receiver answered with, where there is one (for the webhook delivery log).
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    pub result: Result<serde_json::Value, String>,
+    pub result: Result<serde_json::Value, DeliveryError>,
     pub status_code: Option<u16>,
 }
 
 pub type AttemptFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Attempt> + Send + 'a>>;
 
-/// A delivery channel. `Ok` carries a receipt; `Err` a reason, retried with backoff.
-/// Channels must accept the idempotency key, so a resend after a crash is recognised.
+/// A delivery channel. `Ok` carries a receipt (its `id`, when there is one, is kept as the
+/// document's provider id for delivery reports); `Err` a reason, retried with backoff unless
+/// permanent. Channels must accept the idempotency key, so a resend after a crash is
+/// recognised.
 pub trait Deliver: Send + Sync {
     fn deliver<'a>(&'a self, msg: &'a Message) -> DeliveryFuture<'a>;
 
@@ -212,13 +249,20 @@ pub async fn dispatch(
     batch: i64,
     wall_now: DateTime<Utc>,
     lease: Duration,
+    documents: bool,
 ) -> Result<DispatchReport, StoreError> {
     let now = store.clock().now();
+    // With correspondence on, a templated message goes out only with its document.
+    let ready = if documents {
+        " AND (template IS NULL OR EXISTS (SELECT 1 FROM correspondence d WHERE d.outbox_id = outbox.id))"
+    } else {
+        ""
+    };
     let mut tx = store.write().await?;
     let claimed: Vec<Message> = on!(&mut tx, c, DB, PG => {
         let lock = if PG { " FOR UPDATE SKIP LOCKED" } else { "" };
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3                AND (lease_until IS NULL OR lease_until < $5) ORDER BY next_attempt_at, id LIMIT $4{lock})              RETURNING id, case_id, idempotency_key, channel, template, language, recipient, payload, attempts"
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3                AND (lease_until IS NULL OR lease_until < $5){ready} ORDER BY next_attempt_at, id LIMIT $4{lock})              RETURNING id, case_id, idempotency_key, channel, template, language, recipient, payload, attempts"
         )))
         .bind(worker)
         .bind(wall_now + lease)
@@ -228,6 +272,14 @@ pub async fn dispatch(
         .fetch_all(&mut *c)
         .await
     })?;
+    let mut claimed = claimed;
+    if documents && !claimed.is_empty() {
+        let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+        let docs = crate::correspondence::documents::attached(&mut tx, &ids).await?;
+        for m in &mut claimed {
+            m.document = docs.get(&m.id).cloned();
+        }
+    }
     tx.commit().await?;
     // Deliveries run outside any transaction, a few at a time; their results are recorded
     // together in one transaction.
@@ -252,18 +304,22 @@ pub async fn dispatch(
     tx.start_buffering();
     let mut sent: Vec<(i64, String)> = Vec::new();
     let mut log: Vec<AttemptRecord> = Vec::new();
+    let mut sent_docs: Vec<(i64, Option<String>)> = Vec::new();
     for (msg, attempt, duration_ms) in results {
         let case = msg.case_id.map(CaseId);
         if msg.channel == WEBHOOK_CHANNEL {
             let n = msg.attempts + 1;
-            let dead = attempt.result.is_err() && n >= MAX_ATTEMPTS;
+            let dead = attempt
+                .result
+                .as_ref()
+                .is_err_and(|e| e.permanent || n >= MAX_ATTEMPTS);
             log.push(AttemptRecord {
                 outbox_id: msg.id,
                 subscription_id: subscription_of(msg.recipient.as_deref()),
                 attempt: n,
                 at: now,
                 status_code: attempt.status_code,
-                error: attempt.result.as_ref().err().cloned(),
+                error: attempt.result.as_ref().err().map(|e| e.reason.clone()),
                 duration_ms,
                 outcome: match (&attempt.result, dead) {
                     (Ok(_), _) => "delivered",
@@ -276,6 +332,14 @@ pub async fn dispatch(
         match attempt.result {
             Ok(receipt) => {
                 sent.push((msg.id, receipt.to_string()));
+                if msg.document.is_some() {
+                    let provider = match &receipt["id"] {
+                        serde_json::Value::String(s) => Some(s.clone()),
+                        serde_json::Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    };
+                    sent_docs.push((msg.id, provider));
+                }
                 if let Some(case) = case {
                     history(
                         &mut tx,
@@ -295,9 +359,12 @@ pub async fn dispatch(
                 }
                 report.sent += 1;
             }
-            Err(error) => {
+            Err(DeliveryError {
+                reason: error,
+                permanent,
+            }) => {
                 let attempts = msg.attempts + 1;
-                let dead = attempts >= MAX_ATTEMPTS;
+                let dead = permanent || attempts >= MAX_ATTEMPTS;
                 on!(&mut tx, c, DB, PG => {
                     sqlx::query(
                         "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5, \
@@ -311,8 +378,19 @@ pub async fn dispatch(
                     .execute(&mut *c)
                     .await.map(|_| ())
                 })?;
+                if dead && msg.document.is_some() {
+                    let why = if permanent {
+                        error.clone()
+                    } else {
+                        format!("given up after {attempts} attempts: {error}")
+                    };
+                    crate::correspondence::documents::mark_bounced(&mut tx, msg.id, &why, now)
+                        .await?;
+                }
                 if let Some(case) = case {
-                    let kind = if dead {
+                    let kind = if permanent {
+                        "bounced"
+                    } else if dead {
                         "dead_letter"
                     } else {
                         "delivery_failed"
@@ -324,11 +402,19 @@ pub async fn dispatch(
                         "system",
                         kind,
                         None,
-                        &format!(
-                            "{} by {} failed (attempt {attempts} of {MAX_ATTEMPTS}): {error}",
-                            msg.template.as_deref().unwrap_or("message"),
-                            msg.channel
-                        ),
+                        &if permanent {
+                            format!(
+                                "{} by {} bounced: {error}",
+                                msg.template.as_deref().unwrap_or("message"),
+                                msg.channel
+                            )
+                        } else {
+                            format!(
+                                "{} by {} failed (attempt {attempts} of {MAX_ATTEMPTS}): {error}",
+                                msg.template.as_deref().unwrap_or("message"),
+                                msg.channel
+                            )
+                        },
                         json!({ "idempotency_key": msg.idempotency_key }),
                     )
                     .await?;
@@ -357,6 +443,7 @@ pub async fn dispatch(
         })?;
     }
     record_attempts(&mut tx, &log).await?;
+    crate::correspondence::documents::mark_sent(&mut tx, &sent_docs, now).await?;
     tx.commit().await?;
     Ok(report)
 }

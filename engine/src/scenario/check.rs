@@ -701,7 +701,7 @@ impl Checker<'_> {
                     let hint = did_you_mean(&c.value, Channel::ALL.iter().map(|c| c.as_str()))
                         .map(|s| format!(", did you mean `{s}`?"))
                         .unwrap_or_else(|| {
-                            ": expected email, sms, letter or registered_letter".into()
+                            ": expected email, sms, letter, registered_letter or fax".into()
                         });
                     self.error(
                         pos(&c.referenced),

@@ -40,14 +40,17 @@ pub enum Channel {
     Sms,
     Letter,
     RegisteredLetter,
+    /// The letter, faxed through an HTTP gateway.
+    Fax,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 4] = [
+    pub const ALL: [Channel; 5] = [
         Channel::Email,
         Channel::Sms,
         Channel::Letter,
         Channel::RegisteredLetter,
+        Channel::Fax,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -56,6 +59,7 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Letter => "letter",
             Channel::RegisteredLetter => "registered_letter",
+            Channel::Fax => "fax",
         }
     }
 
@@ -66,7 +70,7 @@ impl Channel {
     /// Registered letters share the letter template; the envelope differs, not the text.
     pub fn template_name(&self) -> &'static str {
         match self {
-            Channel::RegisteredLetter => "letter",
+            Channel::RegisteredLetter | Channel::Fax => "letter",
             other => other.as_str(),
         }
     }

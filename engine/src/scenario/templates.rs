@@ -1,6 +1,7 @@
 //! Where letter, e-mail and SMS templates live beside the scenarios, and whether one exists
 //! and compiles. Layout: `<scenarios>/templates/<template>/<channel>.<language>.hbs`.
-//! Rendering belongs to correspondence; this module only finds and checks.
+//! Rendering belongs to correspondence; this module finds templates and checks them (compiled,
+//! then rendered in strict mode against correspondence's sample context).
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,14 @@ impl TemplateDir {
         compile(&text).map_err(|e| {
             format!(
                 "template templates/{template}/{}.{language}.hbs does not compile: {e}",
+                channel.template_name()
+            )
+        })?;
+        // Strict mode: rendered against a sample context, a variable templates do not have
+        // is an error here rather than a gap in a letter.
+        crate::correspondence::check_text(&text, channel, language).map_err(|e| {
+            format!(
+                "template templates/{template}/{}.{language}.hbs:{e}",
                 channel.template_name()
             )
         })

@@ -47,6 +47,8 @@ pub struct OutboxInsert {
     pub language: Option<String>,
     pub recipient: Option<String>,
     pub payload: String,
+    /// `pending`, or `held` until an approval.
+    pub status: &'static str,
     pub at: DateTime<Utc>,
 }
 
@@ -125,7 +127,7 @@ impl Buffer {
                         .push_bind(m.language.clone())
                         .push_bind(m.recipient.clone())
                         .push_bind(m.payload.clone())
-                        .push_bind("pending")
+                        .push_bind(m.status)
                         .push_bind(m.at)
                         .push_bind(m.at);
                 });
@@ -178,9 +180,9 @@ impl Buffer {
             sqlx::query(
                 "INSERT INTO outbox (case_id, idempotency_key, channel, template, language, recipient, payload, \
                  status, next_attempt_at, created_at) \
-                 SELECT u.case_id, u.k, u.ch, u.t, u.l, u.r, u.p, 'pending', u.at, u.at \
+                 SELECT u.case_id, u.k, u.ch, u.t, u.l, u.r, u.p, u.s, u.at, u.at \
                  FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                 $8::timestamptz[]) WITH ORDINALITY AS u (case_id, k, ch, t, l, r, p, at, n) ORDER BY u.n \
+                 $8::timestamptz[], $9::text[]) WITH ORDINALITY AS u (case_id, k, ch, t, l, r, p, at, s, n) ORDER BY u.n \
                  ON CONFLICT (idempotency_key) DO NOTHING",
             )
             .bind(m.iter().map(|x| x.case_id).collect::<Vec<_>>())
@@ -191,6 +193,7 @@ impl Buffer {
             .bind(m.iter().map(|x| x.recipient.clone()).collect::<Vec<_>>())
             .bind(m.iter().map(|x| x.payload.clone()).collect::<Vec<_>>())
             .bind(m.iter().map(|x| x.at).collect::<Vec<_>>())
+            .bind(m.iter().map(|x| x.status).collect::<Vec<_>>())
             .execute(&mut *c)
             .await?;
         }

@@ -280,6 +280,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../../migrations/postgres/0004_bank.sql"),
     },
     Migration {
+        version: 5,
+        name: "correspondence",
+        sqlite: include_str!("../../../migrations/sqlite/0005_correspondence.sql"),
+        postgres: include_str!("../../../migrations/postgres/0005_correspondence.sql"),
+    },
+    Migration {
         version: 6,
         name: "connectors",
         sqlite: include_str!("../../../migrations/sqlite/0006_connectors.sql"),

@@ -3,6 +3,7 @@
 
 mod bank;
 mod cases;
+mod documents;
 pub mod error;
 mod interest;
 mod ledger;
@@ -28,6 +29,9 @@ pub struct AppState {
     pub runtime: Arc<arrears_engine::runtime::Runtime>,
     /// Sources allowed to push through inbound webhooks, with their secrets.
     pub inbound: Arc<arrears_connectors::inbound::InboundSources>,
+    /// The token gateways' delivery reports must carry (none: reports are accepted as they
+    /// come).
+    pub delivery_token: Option<String>,
 }
 
 #[derive(OpenApi)]
@@ -46,6 +50,7 @@ pub struct AppState {
         (name = "reports", description = "Aging and other reports"),
         (name = "cases", description = "Collection cases, their history and events"),
         (name = "tasks", description = "Collectors' tasks: calls, approvals, court stages"),
+        (name = "documents", description = "Correspondence: the archive of letters, e-mails and SMS, approval, duplicates, print batch, delivery reports"),
         (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
         (name = "bank", description = "Bank credits waiting for manual matching"),
         (name = "webhooks", description = "Signed inbound webhooks from billing systems; outbound webhook subscriptions and their delivery log"),
@@ -60,6 +65,7 @@ pub fn router(state: AppState) -> axum::Router {
             "/api/v1",
             ledger::router()
                 .merge(cases::router())
+                .merge(documents::router())
                 .merge(interest::router())
                 .merge(bank::router())
                 .merge(webhooks::router())
