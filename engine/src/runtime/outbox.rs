@@ -236,7 +236,8 @@ pub struct DispatchReport {
     pub dead: usize,
 }
 
-/// Backoff before attempt `n + 1`: 1, 2, 4 ... minutes, at most 4 hours.
+/// Backoff after `n` attempts, before attempt `n + 1`: 2, 4, 8 ... minutes after attempts 1,
+/// 2, 3, at most 4 hours.
 pub fn backoff(attempts: i64) -> Duration {
     Duration::minutes(1i64 << attempts.clamp(0, 8)).min(Duration::hours(4))
 }
