@@ -49,7 +49,8 @@ INSERT INTO webhook_event_kinds (history_kind, event_type) VALUES
     ('interest_note_issued', 'document.issued'),
     ('queued', 'message.queued'),
     ('delivered', 'message.sent'),
-    ('dead_letter', 'message.failed');
+    ('dead_letter', 'message.failed'),
+    ('bounced', 'message.failed');
 
 -- One call per statement (the engine writes a batch's history with one statement), joining
 -- the new rows with the subscriptions. Webhook deliveries carry no case (case_id NULL): a

@@ -49,7 +49,8 @@ INSERT INTO webhook_event_kinds (history_kind, event_type) VALUES
     ('interest_note_issued', 'document.issued'),
     ('queued', 'message.queued'),
     ('delivered', 'message.sent'),
-    ('dead_letter', 'message.failed');
+    ('dead_letter', 'message.failed'),
+    ('bounced', 'message.failed');
 
 -- Webhook deliveries carry no case (case_id NULL): a closed case does not withdraw them, and
 -- their own delivery writes no history (so no event about an event).

@@ -105,8 +105,8 @@ pub const EVENT_TYPES: &[EventType] = &[
     },
     EventType {
         name: "message.failed",
-        history_kinds: &["dead_letter"],
-        description: "a message failed for good (dead-lettered)",
+        history_kinds: &["dead_letter", "bounced"],
+        description: "a message failed for good (dead-lettered, or bounced by the receiving side)",
     },
 ];
 
