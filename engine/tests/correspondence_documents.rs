@@ -346,3 +346,83 @@ async fn rejecting_the_approval_cancels_the_held_documents() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_invoice_prints_with_the_balance_and_a_payment_request_and_is_archived() {
+    for db in TestDb::all().await {
+        let (store, _rt, dir) = world(&db).await;
+        let b = db.backend;
+        let corr = Correspondence::load(dir.path(), "https://pay.example.com").expect("templates");
+        let id = store
+            .find_document(DocumentKind::Invoice, "FV/2026/02/005")
+            .await
+            .expect("lookup")
+            .expect("booked");
+        let printed = store
+            .print_receivable(&corr, id, true, "user:anna")
+            .await
+            .expect("printed");
+        assert_eq!(printed.documents.len(), 2, "{b}");
+        let text = pdf_text(&printed.pdf);
+        // The invoice itself, then the customer's balance and every open item on it and on
+        // the payment request that follows.
+        assert!(text.contains("FAKTURA FV/2026/02/005"), "{b}:\n{text}");
+        assert!(text.contains("WEZWANIE DO ZAPŁATY"), "{b}:\n{text}");
+        assert!(text.contains("Zażółć Gęślą Jaźń sp. z o.o."), "{b}");
+        assert!(
+            text.matches(&money("16034.50")).count() >= 2,
+            "{b}: the balance on both pages:\n{text}"
+        );
+        for number in ["FV/2026/01/117", "FV/2026/03/020"] {
+            assert!(text.matches(number).count() >= 2, "{b}: {number}:\n{text}");
+        }
+        // Filed as letters sent by the user, so they go to the day's print batch.
+        for (doc, template) in printed.documents.iter().zip(["invoice", "payment_request"]) {
+            assert_eq!(doc.template, template, "{b}");
+            assert_eq!(doc.status, "sent", "{b}");
+            assert_eq!(doc.sent_by.as_deref(), Some("user:anna"), "{b}");
+            assert_eq!(doc.channel, "letter", "{b}");
+        }
+        let (letters, batch) = store
+            .print_batch(date("2026-03-16"))
+            .await
+            .expect("batch")
+            .expect("letters today");
+        assert_eq!(letters, 2, "{b}");
+        assert!(pdf_text(&batch).contains("FAKTURA FV/2026/02/005"), "{b}");
+
+        // A payment is not printed with the balance: the refusal names the kind.
+        let mut payment = DocumentInput::new(
+            DocumentKind::Payment,
+            "PAY/1",
+            CustomerRef::External("ZGJ".into()),
+            Currency::PLN,
+            date("2026-03-10"),
+        );
+        payment.amount = Some(Decimal::from(100));
+        store
+            .book(&[payment], &Actor::system())
+            .await
+            .expect("payment");
+        let pay = store
+            .find_document(DocumentKind::Payment, "PAY/1")
+            .await
+            .expect("lookup")
+            .expect("booked");
+        match store.print_receivable(&corr, pay, false, "user:anna").await {
+            Err(StoreError::Rejected(r)) => {
+                assert!(r[0].error.message.contains("payment"), "{b}: {r:?}")
+            }
+            other => panic!("{b}: a payment printed: {other:?}"),
+        }
+        assert_eq!(
+            store
+                .archive(&DocumentFilter::default())
+                .await
+                .expect("archive")
+                .len(),
+            2,
+            "{b}: the refusal filed nothing"
+        );
+    }
+}

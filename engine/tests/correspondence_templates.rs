@@ -22,7 +22,7 @@ fn every_shipped_template_renders_in_every_language() {
         let (template, rest) = name.split_once('/').expect("template/channel.language");
         let (channel, language) = rest.split_once('.').expect("channel.language");
         let channel = Channel::parse(channel).expect("a channel");
-        let mut ctx = RenderContext::sample(language);
+        let mut ctx = RenderContext::sample_for(template, language);
         let out = renderer
             .render(template, channel, &[language], &mut ctx)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -66,7 +66,7 @@ fn every_shipped_letter_is_a_pdf_with_the_name_the_balance_and_every_open_item()
         let (template, rest) = name.split_once('/').expect("template/channel.language");
         let language = rest.split_once('.').expect("channel.language").1;
         for channel in [Channel::Letter, Channel::RegisteredLetter] {
-            let mut ctx = RenderContext::sample(language);
+            let mut ctx = RenderContext::sample_for(template, language);
             let out = corr
                 .renderer
                 .render(template, channel, &[language], &mut ctx)
@@ -148,4 +148,24 @@ fn a_letter_with_a_typo_in_a_variable_fails_the_check_with_file_and_line() {
         "{err}"
     );
     assert!(err.contains("balance.totl"), "{err}");
+}
+
+#[test]
+fn a_demand_that_uses_the_invoice_fails_the_check_only_the_invoice_template_has_it() {
+    let tdir = tempfile::tempdir().expect("dir");
+    for name in ["reminder_x", "invoice"] {
+        std::fs::create_dir_all(tdir.path().join(format!("templates/{name}"))).expect("mkdir");
+        std::fs::write(
+            tdir.path().join(format!("templates/{name}/letter.en.hbs")),
+            "# Hello\n\nInvoice {{invoice.number}}, balance {{money balance.total balance.currency}}.\n",
+        )
+        .expect("write");
+    }
+    let t = arrears_engine::scenario::templates::TemplateDir::new(tdir.path());
+    let err = t
+        .check("reminder_x", Channel::Letter, "en")
+        .expect_err("a demand has no invoice");
+    assert!(err.contains("invoice.number"), "{err}");
+    t.check("invoice", Channel::Letter, "en")
+        .expect("the invoice template has one");
 }

@@ -1,5 +1,6 @@
 //! `arrears documents`: the correspondence archive from the command line (list, show, the
-//! PDF, four-eyes approval of several at once, duplicates, the day's print batch),
+//! PDF, four-eyes approval of several at once, duplicates, printed invoices with the balance,
+//! the day's print batch),
 //! `arrears export documents --format jsonl`, and `arrears bench documents`.
 
 use std::io::Write;
@@ -11,6 +12,7 @@ use clap::Subcommand;
 use arrears_engine::correspondence::{
     Correspondence, DocumentFilter, DocumentMeta, DocumentStatus, RenderContext,
 };
+use arrears_engine::ledger::DocumentKind;
 use arrears_engine::scenario::Channel;
 use arrears_engine::store::Store;
 
@@ -55,6 +57,23 @@ pub enum DocumentsCommand {
     /// Print a duplicate of a letter, marked DUPLICATE, into a file; the archive keeps it.
     Duplicate {
         id: i64,
+        #[arg(long = "as")]
+        user: String,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Print a receivable (invoice, debit note, interest note, fee) with the customer's
+    /// current balance and open items, optionally followed by a payment request; both are
+    /// filed as letters sent by you, so they join the day's print batch.
+    Print {
+        /// The document's number, e.g. FV/2026/01/0001.
+        number: String,
+        /// invoice, debit_note, interest_note or fee.
+        #[arg(long, default_value = "invoice")]
+        kind: String,
+        /// Add a payment request for the whole balance after it.
+        #[arg(long)]
+        with_payment_request: bool,
         #[arg(long = "as")]
         user: String,
         #[arg(long, short)]
@@ -139,6 +158,35 @@ pub async fn run(
             let pdf = store.document_pdf(d.id).await?.unwrap_or_default();
             writeln!(out, "duplicate of document {id} is document {}", d.id)?;
             write_file(&output, &pdf, out)
+        }
+        DocumentsCommand::Print {
+            number,
+            kind,
+            with_payment_request,
+            user,
+            output,
+        } => {
+            let kind = DocumentKind::parse(&kind)
+                .filter(DocumentKind::is_receivable)
+                .ok_or_else(|| {
+                    Refused(format!(
+                        "--kind: `{kind}` is not a receivable; expected one of {}",
+                        DocumentKind::RECEIVABLES.map(|k| k.as_str()).join(", ")
+                    ))
+                })?;
+            let id = store
+                .find_document(kind, &number)
+                .await?
+                .ok_or_else(|| Refused(format!("there is no {kind} numbered `{number}`")))?;
+            let rt = crate::worker::runtime(store.clone());
+            let printed = rt
+                .print_receivable(id, with_payment_request, &format!("user:{user}"))
+                .await
+                .map_err(|e| Refused(e.to_string()))?;
+            for d in &printed.documents {
+                writeln!(out, "filed document {} ({})", d.id, d.template)?;
+            }
+            write_file(&output, &printed.pdf, out)
         }
         DocumentsCommand::PrintBatch { date, output } => match store.print_batch(date).await? {
             Some((n, pdf)) => {

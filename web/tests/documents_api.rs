@@ -267,11 +267,54 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
         assert_eq!(lines[0]["status"], "sent");
         assert_eq!(lines[2]["duplicate_of"], notice);
 
+        // The invoice printed with the balance and a payment request: a PDF, two filed letters.
+        let (s, invoices) = get(format!("/api/v1/invoices?customer_id={customer}")).await?;
+        assert_eq!(s, StatusCode::OK, "{b}: {invoices}");
+        let invoice = invoices
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["number"] == "FV/1/2026"))
+            .map(|d| d["id"].as_i64().unwrap_or_default())
+            .unwrap_or_default();
+        let r = http
+            .post(format!(
+                "{base}/api/v1/invoices/{invoice}/print?payment_request=true"
+            ))
+            .header("x-arrears-actor", "dora")
+            .send()
+            .await?;
+        assert_eq!(r.status(), StatusCode::CREATED, "{b}");
+        let ids = r
+            .headers()
+            .get("x-document-ids")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(ids.split(',').count(), 2, "{b}: {ids}");
+        let printed = pdf_text(&r.bytes().await?);
+        assert!(printed.contains("FAKTURA FV/1/2026"), "{b}:\n{printed}");
+        assert!(printed.contains("WEZWANIE DO ZAPŁATY"), "{b}:\n{printed}");
+        let (s, bad) = print_missing(&http, &base, invoice + 1000).await?;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{b}: {bad}");
+
         let (s, openapi) = get("/api/openapi.json".into()).await?;
         assert_eq!(s, StatusCode::OK);
         assert!(openapi["paths"]["/api/v1/documents/approve"].is_object());
+        assert!(openapi["paths"]["/api/v1/invoices/{id}/print"].is_object());
         store.close().await;
         db.cleanup().await;
     }
     Ok(())
+}
+
+/// Prints a receivable that does not exist.
+async fn print_missing(
+    http: &reqwest::Client,
+    base: &str,
+    id: i64,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let r = http
+        .post(format!("{base}/api/v1/invoices/{id}/print"))
+        .send()
+        .await?;
+    Ok((r.status(), r.json::<Value>().await.unwrap_or(Value::Null)))
 }

@@ -120,9 +120,9 @@ pub struct Attached {
 /// What the context column keeps: the render context and the letter text, so the PDF (and
 /// a duplicate of it) can be laid out again exactly.
 #[derive(Serialize, Deserialize)]
-struct Kept {
-    context: RenderContext,
-    letter: Option<String>,
+pub(super) struct Kept {
+    pub context: RenderContext,
+    pub letter: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -139,29 +139,32 @@ struct Waiting {
 }
 
 #[derive(sqlx::FromRow)]
-struct CaseInfo {
-    customer_id: i64,
-    scenario_id: String,
-    step: String,
-    deadline: Option<DateTime<Utc>>,
+pub(super) struct CaseInfo {
+    pub id: i64,
+    pub customer_id: i64,
+    pub scenario_id: String,
+    pub step: String,
+    pub deadline: Option<DateTime<Utc>>,
 }
 
-struct NewDocument {
-    outbox_id: i64,
-    customer_id: i64,
-    case_id: i64,
-    template: String,
-    channel: String,
-    language: String,
-    recipient: Option<String>,
-    subject: Option<String>,
-    body: String,
-    pdf: Option<Vec<u8>>,
-    context: String,
-    status: &'static str,
-    prepared_by: String,
-    approved_by: Option<String>,
-    approved_at: Option<DateTime<Utc>>,
+pub(super) struct NewDocument {
+    pub outbox_id: Option<i64>,
+    pub customer_id: i64,
+    pub case_id: Option<i64>,
+    pub template: String,
+    pub channel: String,
+    pub language: String,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub body: String,
+    pub pdf: Option<Vec<u8>>,
+    pub context: String,
+    pub status: &'static str,
+    pub prepared_by: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Set when the document went out as it was made (a printed invoice).
+    pub sent_by: Option<String>,
 }
 
 /// How long a debtor link in a letter stays valid.
@@ -193,18 +196,31 @@ pub async fn prepare(
         tx.commit().await?;
         return Ok(0);
     }
+    let mut case_ids: Vec<i64> = waiting.iter().filter_map(|w| w.case_id).collect();
+    case_ids.sort_unstable();
+    case_ids.dedup();
+    let cases: HashMap<i64, CaseInfo> = on!(&mut tx, c, DB, PG => {
+        let sql = format!(
+            "SELECT id, customer_id, scenario_id, step, deadline FROM cases WHERE {}",
+            crate::store::Ids::sql_in(PG, "id", 1)
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(crate::store::List(case_ids))
+            .fetch_all(&mut *c)
+            .await
+    })?
+    .into_iter()
+    .map(|c: CaseInfo| (c.id, c))
+    .collect();
     let mut docs = Vec::new();
     let mut failed: Vec<(i64, i64, String)> = Vec::new();
     let mut links: HashMap<i64, String> = HashMap::new();
     let mut facts_cache = HashMap::new();
     for w in waiting {
-        let Some(case_id) = w.case_id else { continue };
-        let case: CaseInfo = on!(&mut tx, c, DB, PG => {
-            sqlx::query_as("SELECT customer_id, scenario_id, step, deadline FROM cases WHERE id = $1")
-                .bind(case_id)
-                .fetch_one(&mut *c)
-                .await
-        })?;
+        let Some(case) = w.case_id.and_then(|id| cases.get(&id)) else {
+            continue;
+        };
+        let case_id = case.id;
         if let std::collections::hash_map::Entry::Vacant(e) = facts_cache.entry(case.customer_id) {
             e.insert(ledger_facts(&mut tx, CustomerId(case.customer_id), today).await?);
         }
@@ -212,7 +228,7 @@ pub async fn prepare(
             continue;
         };
         let token = links.entry(case_id).or_insert_with(new_token).clone();
-        let mut ctx = context(facts, case_id, &case, corr, today, &token);
+        let mut ctx = context(facts, case, corr, today, Some(&token));
         let payload: serde_json::Value = serde_json::from_str(&w.payload).unwrap_or_default();
         let prepared_by = payload["prepared_by"]
             .as_str()
@@ -221,9 +237,9 @@ pub async fn prepare(
         let template = w.template.clone().unwrap_or_default();
         match render(corr, &w, &template, &mut ctx) {
             Ok((rendered, pdf, kept)) => docs.push(NewDocument {
-                outbox_id: w.id,
+                outbox_id: Some(w.id),
                 customer_id: case.customer_id,
-                case_id,
+                case_id: Some(case_id),
                 template,
                 channel: w.channel.clone(),
                 language: rendered.language,
@@ -240,59 +256,24 @@ pub async fn prepare(
                 prepared_by,
                 approved_by: w.approved_by.clone(),
                 approved_at: w.approved_at,
+                sent_by: None,
             }),
             Err(e) => failed.push((w.id, case_id, e)),
         }
     }
     tx.commit().await?;
     let mut tx = store.write().await?;
+    let with_documents: std::collections::HashSet<i64> =
+        docs.iter().filter_map(|d| d.case_id).collect();
     for (case_id, token) in &links {
-        if !docs.iter().any(|d| d.case_id == *case_id) {
+        if !with_documents.contains(case_id) {
             continue;
         }
-        let hash = hex(&sha2::Sha256::digest(token.as_bytes()));
-        on!(&mut tx, c, DB, PG => {
-            sqlx::query(
-                "INSERT INTO pay_links (case_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, 'system', $3, $4)",
-            )
-            .bind(case_id)
-            .bind(hash)
-            .bind(now)
-            .bind(now + Duration::days(PAY_LINK_DAYS))
-            .execute(&mut *c)
-            .await
-            .map(|_| ())
-        })?;
+        insert_pay_link(&mut tx, *case_id, token, now).await?;
     }
     let mut n = 0;
     for d in &docs {
-        let inserted = on!(&mut tx, c, DB, PG => {
-            sqlx::query(
-                "INSERT INTO correspondence (customer_id, case_id, outbox_id, template, channel, language, recipient, subject, \
-                 body, pdf, context, status, prepared_at, prepared_by, approved_at, approved_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (outbox_id) DO NOTHING",
-            )
-            .bind(d.customer_id)
-            .bind(d.case_id)
-            .bind(d.outbox_id)
-            .bind(&d.template)
-            .bind(&d.channel)
-            .bind(&d.language)
-            .bind(&d.recipient)
-            .bind(&d.subject)
-            .bind(&d.body)
-            .bind(&d.pdf)
-            .bind(&d.context)
-            .bind(d.status)
-            .bind(now)
-            .bind(&d.prepared_by)
-            .bind(d.approved_at)
-            .bind(&d.approved_by)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        n += inserted as usize;
+        n += usize::from(insert_document(&mut tx, d, now).await?.is_some());
     }
     for (outbox_id, case_id, error) in &failed {
         on!(&mut tx, c, DB, PG => {
@@ -317,6 +298,68 @@ pub async fn prepare(
     }
     tx.commit().await?;
     Ok(n)
+}
+
+/// Keeps a debtor link's token (hashed) for a case.
+pub(super) async fn insert_pay_link(
+    tx: &mut Tx,
+    case_id: i64,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let hash = hex(&sha2::Sha256::digest(token.as_bytes()));
+    on!(tx, c, DB, PG => {
+        sqlx::query(
+            "INSERT INTO pay_links (case_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, 'system', $3, $4)",
+        )
+        .bind(case_id)
+        .bind(hash)
+        .bind(now)
+        .bind(now + Duration::days(PAY_LINK_DAYS))
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Files a document and returns its id; one already filed for its outbox message is left as
+/// it is (no id).
+pub(super) async fn insert_document(
+    tx: &mut Tx,
+    d: &NewDocument,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let sent_at = d.sent_by.as_ref().map(|_| now);
+    let id: Option<(i64,)> = on!(tx, c, DB, PG => {
+        sqlx::query_as(
+            "INSERT INTO correspondence (customer_id, case_id, outbox_id, template, channel, language, recipient, subject, \
+             body, pdf, context, status, prepared_at, prepared_by, approved_at, approved_by, sent_at, sent_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (outbox_id) DO NOTHING RETURNING id",
+        )
+        .bind(d.customer_id)
+        .bind(d.case_id)
+        .bind(d.outbox_id)
+        .bind(&d.template)
+        .bind(&d.channel)
+        .bind(&d.language)
+        .bind(&d.recipient)
+        .bind(&d.subject)
+        .bind(&d.body)
+        .bind(&d.pdf)
+        .bind(&d.context)
+        .bind(d.status)
+        .bind(now)
+        .bind(&d.prepared_by)
+        .bind(d.approved_at)
+        .bind(&d.approved_by)
+        .bind(sent_at)
+        .bind(&d.sent_by)
+        .fetch_optional(&mut *c)
+        .await
+    })?;
+    Ok(id.map(|r| r.0))
 }
 
 type RenderedDoc = (super::Rendered, Option<Vec<u8>>, Kept);
@@ -374,13 +417,12 @@ fn render(
 }
 
 /// The render context of a case's document from the ledger as it is today.
-fn context(
+pub(super) fn context(
     facts: &crate::runtime::case::LedgerFacts,
-    case_id: i64,
     case: &CaseInfo,
     corr: &Correspondence,
     today: NaiveDate,
-    token: &str,
+    token: Option<&str>,
 ) -> RenderContext {
     use crate::ledger::customer::ContactKind;
     let c = &facts.customer;
@@ -436,22 +478,25 @@ fn context(
         },
         open_items,
         case: CaseView {
-            id: case_id,
-            reference: format!("CASE-{case_id}"),
+            id: case.id,
+            reference: format!("CASE-{}", case.id),
             scenario: case.scenario_id.clone(),
             step: case.step.clone(),
         },
         company: corr.company.clone(),
-        pay_url: format!("{}/pay/{token}", corr.public_url),
+        pay_url: token
+            .map(|t| format!("{}/pay/{t}", corr.public_url))
+            .unwrap_or_default(),
         document: DocumentView {
             channel: String::new(),
             registered: false,
             duplicate: false,
         },
+        invoice: None,
     }
 }
 
-fn new_token() -> String {
+pub(super) fn new_token() -> String {
     hex(&rand::random::<[u8; 24]>())
 }
 
@@ -496,27 +541,83 @@ pub(crate) async fn attached(
     Ok(out)
 }
 
+impl DocumentStatus {
+    /// The states a document may be in when it moves to this one.
+    fn predecessors(self) -> &'static str {
+        match self {
+            // Nothing becomes prepared again.
+            DocumentStatus::Prepared => "NULL",
+            DocumentStatus::Approved => "'prepared'",
+            DocumentStatus::Sent | DocumentStatus::Cancelled => "'prepared', 'approved'",
+            DocumentStatus::Bounced => "'prepared', 'approved', 'sent'",
+            DocumentStatus::Delivered => "'sent', 'bounced'",
+        }
+    }
+
+    /// The columns that say when and by whom a document got this status.
+    fn stamps(self) -> (Option<&'static str>, Option<&'static str>) {
+        match self {
+            DocumentStatus::Prepared => (Some("prepared_at"), Some("prepared_by")),
+            DocumentStatus::Approved => (Some("approved_at"), Some("approved_by")),
+            DocumentStatus::Sent => (Some("sent_at"), Some("sent_by")),
+            DocumentStatus::Delivered => (Some("delivered_at"), None),
+            DocumentStatus::Bounced => (Some("bounced_at"), None),
+            DocumentStatus::Cancelled => (None, None),
+        }
+    }
+}
+
+/// Moves the documents of these outbox messages (each with the provider's id of the message,
+/// when the channel gave one) to `to`, when they are in a state that may precede it, and
+/// stamps when, by whom and why. One statement per 500 messages.
+async fn transition(
+    tx: &mut Tx,
+    to: DocumentStatus,
+    messages: &[(i64, Option<String>)],
+    by: &str,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (at, who) = to.stamps();
+    let from = to.predecessors();
+    for chunk in messages.chunks(500) {
+        on!(tx, c, DB, PG => {
+            let mut q = sqlx::QueryBuilder::<DB>::new(format!("UPDATE correspondence SET status = '{}'", to.as_str()));
+            if let Some(at) = at {
+                q.push(format!(", {at} = ")).push_bind(now);
+            }
+            if let Some(who) = who {
+                q.push(format!(", {who} = ")).push_bind(by);
+            }
+            if let Some(detail) = detail {
+                q.push(", status_detail = ").push_bind(detail);
+            }
+            q.push(", provider_id = COALESCE(v.p, provider_id) FROM ");
+            if PG {
+                q.push("unnest(")
+                    .push_bind(crate::store::List(chunk.iter().map(|m| m.0).collect::<Vec<i64>>()))
+                    .push("::bigint[], ")
+                    .push_bind(crate::store::List(chunk.iter().map(|m| m.1.clone()).collect::<Vec<Option<String>>>()))
+                    .push("::text[]) AS v(o, p)");
+            } else {
+                q.push("(SELECT value ->> 0 AS o, value ->> 1 AS p FROM json_each(")
+                    .push_bind(serde_json::to_string(chunk).unwrap_or_default())
+                    .push(")) AS v");
+            }
+            q.push(format!(" WHERE correspondence.outbox_id = v.o AND correspondence.status IN ({from})"));
+            q.build().execute(&mut *c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
 /// The documents of these outbox messages went out.
 pub(crate) async fn mark_sent(
     tx: &mut Tx,
     sent: &[(i64, Option<String>)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    for (outbox_id, provider_id) in sent {
-        on!(tx, c, DB, PG => {
-            sqlx::query(
-                "UPDATE correspondence SET status = 'sent', sent_at = $2, sent_by = 'system', provider_id = $3 \
-                 WHERE outbox_id = $1 AND status IN ('prepared', 'approved')",
-            )
-            .bind(outbox_id)
-            .bind(now)
-            .bind(provider_id)
-            .execute(&mut *c)
-            .await
-            .map(|_| ())
-        })?;
-    }
-    Ok(())
+    transition(tx, DocumentStatus::Sent, sent, "system", None, now).await
 }
 
 /// The document of this outbox message was refused for good (or given up on).
@@ -526,19 +627,15 @@ pub(crate) async fn mark_bounced(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on!(tx, c, DB, PG => {
-        sqlx::query(
-            "UPDATE correspondence SET status = 'bounced', bounced_at = $2, status_detail = $3 \
-             WHERE outbox_id = $1 AND status IN ('prepared', 'approved', 'sent')",
-        )
-        .bind(outbox_id)
-        .bind(now)
-        .bind(reason)
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-    })?;
-    Ok(())
+    transition(
+        tx,
+        DocumentStatus::Bounced,
+        &[(outbox_id, None)],
+        "system",
+        Some(reason),
+        now,
+    )
+    .await
 }
 
 /// Releases a case's held messages (all, or the given ones) after an approval by `actor`,
@@ -561,39 +658,40 @@ pub(crate) async fn release(
         .map(|h| h.0)
         .filter(|id| only.is_none_or(|o| o.contains(id)))
         .collect();
-    for id in &ids {
-        let preparer: Option<(String, i64)> = on!(tx, c, DB, PG => {
-            sqlx::query_as("SELECT prepared_by, id FROM correspondence WHERE outbox_id = $1")
-                .bind(id)
-                .fetch_optional(&mut *c)
-                .await
-        })?;
-        if let Some((by, doc)) = preparer
-            && by == actor
-        {
-            return Err(StoreError::Conflict(format!(
-                "document {doc} was prepared by {by}; someone else must approve it (four eyes)"
-            )));
-        }
-        on!(tx, c, DB, PG => {
-            sqlx::query("UPDATE outbox SET status = 'pending', approved_by = $2, approved_at = $3, next_attempt_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(actor)
-                .bind(now)
-                .execute(&mut *c)
-                .await
-                .map(|_| ())
-        })?;
-        on!(tx, c, DB, PG => {
-            sqlx::query("UPDATE correspondence SET status = 'approved', approved_by = $2, approved_at = $3 WHERE outbox_id = $1 AND status = 'prepared'")
-                .bind(id)
-                .bind(actor)
-                .bind(now)
-                .execute(&mut *c)
-                .await
-                .map(|_| ())
-        })?;
+    if ids.is_empty() {
+        return Ok(0);
     }
+    let own: Option<(i64,)> = on!(tx, c, DB, PG => {
+        let sql = format!(
+            "SELECT id FROM correspondence WHERE {} AND prepared_by = $2 ORDER BY id LIMIT 1",
+            crate::store::Ids::sql_in(PG, "outbox_id", 1)
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(crate::store::List(ids.clone()))
+            .bind(actor)
+            .fetch_optional(&mut *c)
+            .await
+    })?;
+    if let Some((doc,)) = own {
+        return Err(StoreError::Conflict(format!(
+            "document {doc} was prepared by {actor}; someone else must approve it (four eyes)"
+        )));
+    }
+    on!(tx, c, DB, PG => {
+        let sql = format!(
+            "UPDATE outbox SET status = 'pending', approved_by = $2, approved_at = $3, next_attempt_at = $3 WHERE {}",
+            crate::store::Ids::sql_in(PG, "id", 1)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(crate::store::List(ids.clone()))
+            .bind(actor)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+    })?;
+    let messages: Vec<(i64, Option<String>)> = ids.iter().map(|id| (*id, None)).collect();
+    transition(tx, DocumentStatus::Approved, &messages, actor, None, now).await?;
     Ok(ids.len())
 }
 
@@ -808,10 +906,11 @@ impl Store {
                 u.provider_id
             )));
         };
-        let column = if status == DocumentStatus::Delivered {
-            "delivered_at"
-        } else {
-            "bounced_at"
+        let (Some(column), _) = status.stamps() else {
+            return Err(StoreError::Conflict(format!(
+                "{} is not a delivery status",
+                status.as_str()
+            )));
         };
         on!(&mut tx, c, DB, PG => {
             sqlx::query(sqlx::AssertSqlSafe(format!(

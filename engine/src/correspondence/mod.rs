@@ -9,6 +9,7 @@
 //! to write (the scenarios do).
 
 pub(crate) mod documents;
+mod invoice;
 mod letter;
 pub mod render;
 
@@ -18,7 +19,10 @@ use std::sync::Arc;
 pub use documents::{
     Attached, DeliveryUpdate, DocumentFilter, DocumentMeta, DocumentStatus, prepare,
 };
-pub use render::{Company, RenderContext, Rendered, Renderer, TemplateError, check_text};
+pub use invoice::{PAYMENT_REQUEST_TEMPLATE, Printed};
+pub use render::{
+    Company, INVOICE_TEMPLATE, RenderContext, Rendered, Renderer, TemplateError, check_text,
+};
 
 /// What preparing documents needs: the templates, the sender, and where the debtor page is.
 #[derive(Debug, Clone)]

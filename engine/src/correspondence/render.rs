@@ -33,6 +33,43 @@ pub struct RenderContext {
     /// The debtor page of the case (a per-case secret link).
     pub pay_url: String,
     pub document: DocumentView,
+    /// The receivable a printed invoice shows (only the `invoice` template has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<InvoiceView>,
+}
+
+/// The template that prints a receivable (invoice, debit note, interest note, fee): its
+/// context has `invoice`.
+pub const INVOICE_TEMPLATE: &str = "invoice";
+
+/// A receivable as printed: its lines and totals, and what of it is still open.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvoiceView {
+    /// invoice, debit_note, interest_note or fee.
+    pub kind: String,
+    pub number: String,
+    pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub currency: String,
+    pub lines: Vec<LineView>,
+    pub net: Decimal,
+    pub tax: Decimal,
+    pub gross: Decimal,
+    /// What is still owed on it.
+    pub open: Decimal,
+    pub memo: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LineView {
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    /// Percent.
+    pub tax_rate: Decimal,
+    pub net: Decimal,
+    pub tax: Decimal,
+    pub gross: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -300,18 +337,23 @@ fn render_error(file: &str, e: &RenderError) -> TemplateError {
 /// Checks a template's text as `scenario check` does: it must compile and render in strict
 /// mode against a sample context, so a misspelt variable is found before a letter goes out.
 /// The error names the line and column inside the file.
-pub fn check_text(text: &str, channel: Channel, language: &str) -> Result<(), String> {
+pub fn check_text(
+    text: &str,
+    template: &str,
+    channel: Channel,
+    language: &str,
+) -> Result<(), String> {
     let mut hb = registry();
     let pos = |p: Option<(usize, usize)>| p.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
     hb.register_template_string("t", text)
         .map_err(|e| format!("{}{}", pos(e.pos()), e.reason()))?;
-    let mut ctx = RenderContext::sample(language);
+    let mut ctx = RenderContext::sample_for(template, language);
     ctx.document.channel = channel.as_str().to_string();
     ctx.document.registered = channel == Channel::RegisteredLetter;
     hb.render("t", &ctx).map(|_| ()).map_err(|e| {
         let reason = match e.reason() {
             RenderErrorReason::MissingVariable(Some(v)) => format!(
-                "`{v}` is not a variable templates can use (strict mode); they see customer, balance, open_items, deadline, today, case, company, pay_url and document"
+                "`{v}` is not a variable templates can use (strict mode); they see customer, balance, open_items, deadline, today, case, company, pay_url and document (and invoice, in the invoice template)"
             ),
             other => other.to_string(),
         };
@@ -323,6 +365,37 @@ pub fn check_text(text: &str, channel: Channel, language: &str) -> Result<(), St
 }
 
 impl RenderContext {
+    /// The sample context a template is checked against: `invoice` only for the invoice
+    /// template, so a demand that uses it is refused by `scenario check`.
+    pub fn sample_for(template: &str, language: &str) -> RenderContext {
+        let mut ctx = RenderContext::sample(language);
+        if template == INVOICE_TEMPLATE {
+            let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+            ctx.invoice = Some(InvoiceView {
+                kind: "invoice".into(),
+                number: "FV/2026/01/117".into(),
+                issue_date: d(2026, 1, 17),
+                due_date: d(2026, 1, 31),
+                currency: "PLN".into(),
+                lines: vec![LineView {
+                    description: "Usługa ochrony obiektu — styczeń 2026".into(),
+                    quantity: Decimal::ONE,
+                    unit_price: Decimal::new(121_951, 2),
+                    tax_rate: Decimal::new(23, 0),
+                    net: Decimal::new(121_951, 2),
+                    tax: Decimal::new(28_049, 2),
+                    gross: Decimal::new(150_000, 2),
+                }],
+                net: Decimal::new(121_951, 2),
+                tax: Decimal::new(28_049, 2),
+                gross: Decimal::new(150_000, 2),
+                open: Decimal::new(123_456, 2),
+                memo: String::new(),
+            });
+        }
+        ctx
+    }
+
     /// A representative context: two open items (one overdue), Polish diacritics in the
     /// name. `scenario check` renders every template against it; snapshot tests too.
     pub fn sample(language: &str) -> RenderContext {
@@ -377,6 +450,7 @@ impl RenderContext {
                 registered: false,
                 duplicate: false,
             },
+            invoice: None,
         }
     }
 }
@@ -578,6 +652,7 @@ mod tests {
     fn a_misspelt_variable_is_an_error_with_its_line() {
         let err = check_text(
             "Dear {{customer.name}},\n\nyou owe {{balance.overdeu}}.",
+            "reminder",
             Channel::Email,
             "en",
         )
@@ -587,6 +662,7 @@ mod tests {
         assert!(
             check_text(
                 "{{money balance.total balance.currency}} {{date deadline}}",
+                "reminder",
                 Channel::Sms,
                 "pl"
             )

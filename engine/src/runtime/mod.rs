@@ -1502,6 +1502,26 @@ impl Runtime {
         Ok(docs.len())
     }
 
+    /// Prints a receivable with the customer's balance and open items (and, with
+    /// `with_request`, a payment request after it), filed as letters sent by `actor`.
+    pub async fn print_receivable(
+        &self,
+        id: crate::ids::DocumentId,
+        with_request: bool,
+        actor: &str,
+    ) -> Result<crate::correspondence::Printed, RuntimeError> {
+        let Some(corr) = &self.correspondence else {
+            return Err(RuntimeError::Refused(
+                "nothing can be printed: this process has no templates (correspondence is off)"
+                    .into(),
+            ));
+        };
+        Ok(self
+            .store
+            .print_receivable(corr, id, with_request, actor)
+            .await?)
+    }
+
     /// A document written by hand for a case (outside its scenario's steps): rendered at
     /// once and held until someone other than `actor` approves it. Returns its id.
     pub async fn prepare_document(

@@ -44,7 +44,7 @@ impl TemplateDir {
         })?;
         // Strict mode: rendered against a sample context, a variable templates do not have
         // is an error here rather than a gap in a letter.
-        crate::correspondence::check_text(&text, channel, language).map_err(|e| {
+        crate::correspondence::check_text(&text, template, channel, language).map_err(|e| {
             format!(
                 "template templates/{template}/{}.{language}.hbs:{e}",
                 channel.template_name()

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_documents))
         .routes(routes!(duplicate_document))
         .routes(routes!(print_batch))
+        .routes(routes!(print_receivable))
         .routes(routes!(delivery_report))
 }
 
@@ -245,6 +246,51 @@ async fn duplicate_document(
 ) -> Result<(StatusCode, Json<DocumentMeta>), ApiError> {
     let meta = st.store.duplicate_document(id, &actor(&headers).0).await?;
     Ok((StatusCode::CREATED, Json(meta)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PrintParams {
+    /// Add a payment request for the customer's whole balance after the document.
+    #[serde(default)]
+    payment_request: bool,
+}
+
+/// Print a receivable (invoice, debit note, interest note, fee) with the customer's current
+/// balance and open items, optionally followed by a payment request. The pages are filed as
+/// letters sent by the caller (their ids in `X-Document-Ids`) and join the day's print batch.
+#[utoipa::path(post, path = "/invoices/{id}/print", tag = "documents",
+    params(("id" = i64, Path), PrintParams),
+    responses((status = 201, content_type = "application/pdf", body = Vec<u8>),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn print_receivable(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    ApiQuery(params): ApiQuery<PrintParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let printed = st
+        .runtime
+        .print_receivable(
+            arrears_engine::ids::DocumentId(id),
+            params.payment_request,
+            &actor(&headers).0,
+        )
+        .await?;
+    let ids: Vec<String> = printed.documents.iter().map(|d| d.id.to_string()).collect();
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::HeaderName::from_static("x-document-ids"),
+                ids.join(","),
+            ),
+        ],
+        printed.pdf,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
