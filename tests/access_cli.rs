@@ -1,7 +1,8 @@
 //! Users and tokens from the command line, end to end on SQLite and PostgreSQL: `arrears user
 //! add` reads the password from standard input and refuses bad input with exit 1; the user
 //! then signs in to the real server over HTTP; `arrears token add` prints a token that opens
-//! the API until `arrears token revoke`; `arrears user disable` ends the user's session.
+//! the API until `arrears token revoke`; `arrears user passwd` and `arrears user disable` end
+//! the user's session.
 
 use arrears_e2e::{TestDb, arrears, arrears_with_input, login, serve, text};
 use reqwest::StatusCode;
@@ -108,6 +109,35 @@ async fn a_user_added_on_the_command_line_signs_in_over_http() -> anyhow::Result
                 .await?
                 .contains("<strong>anna</strong> (supervisor)")
         );
+
+        // A new password from a file: the old session ends, the new password signs in.
+        let file = dir.path().join("new-password.txt");
+        std::fs::write(&file, "anna-password-3\n")?;
+        let file = file.display().to_string();
+        let out = arrears(
+            &db.url,
+            dir.path(),
+            &["user", "passwd", "anna", "--password-file", &file],
+        );
+        assert!(out.status.success(), "{b}: {}", text(&out.stderr));
+        let r = http
+            .get(&customers)
+            .header("cookie", format!("arrears_session={session}"))
+            .send()
+            .await?;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{b}: the old session ended"
+        );
+        assert_eq!(
+            login(&server.base, "anna", "anna-password-1").await?,
+            None,
+            "{b}"
+        );
+        let Some(session) = login(&server.base, "anna", "anna-password-3").await? else {
+            panic!("{b}: the new password does not sign in");
+        };
 
         // Revoked and disabled while the server runs: refused at once.
         let out = arrears(&db.url, dir.path(), &["token", "revoke", "erp"]);
