@@ -209,6 +209,18 @@ async fn every_route_refuses_the_roles_its_policy_refuses() -> anyhow::Result<()
         let mut expected = PUBLIC.to_vec();
         expected.sort();
         assert_eq!(public, expected, "{b}: the public routes");
+        // The OpenAPI document says the same: Bearer tokens, none on the public routes.
+        assert_eq!(
+            openapi["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert_eq!(openapi["security"], json!([{ "bearer": [] }]), "{b}");
+        assert_eq!(
+            openapi["paths"]["/api/v1/delivery-reports"]["post"]["security"],
+            json!([{}]),
+            "{b}"
+        );
+        assert!(openapi["paths"]["/api/v1/customers"]["get"]["security"].is_null());
         // Public routes answer without credentials.
         for path in ["/healthz", "/login", "/api/openapi.json"] {
             let r = app.request("GET", path)?.send().await?;

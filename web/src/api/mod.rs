@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> axum::Router {
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    declare_security(&mut doc);
     let doc = Arc::new(doc);
     api.route(
         "/api/openapi.json",
@@ -88,6 +89,38 @@ pub fn router(state: AppState) -> axum::Router {
     )
     .route("/healthz", get(healthz))
     .with_state(state)
+}
+
+/// The document's security follows the policy table: a Bearer API token everywhere, none on
+/// the routes the table makes public.
+fn declare_security(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    doc.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in [
+            ("GET", &mut item.get),
+            ("PUT", &mut item.put),
+            ("POST", &mut item.post),
+            ("DELETE", &mut item.delete),
+            ("PATCH", &mut item.patch),
+        ] {
+            if let Some(op) = op
+                && crate::access::policy::access(method, path)
+                    == Some(crate::access::policy::Access::Public)
+            {
+                op.security = Some(vec![SecurityRequirement::default()]);
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
