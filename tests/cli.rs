@@ -1,10 +1,7 @@
 //! The `arrears` binary end to end: demo portfolio, reports, imports, exports, exit codes,
 //! and the server, on SQLite and PostgreSQL.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
-use arrears_e2e::{TestDb, arrears, arrears_bin, text};
+use arrears_e2e::{TestDb, arrears, login, serve, text};
 
 #[tokio::test]
 async fn the_same_seed_gives_the_same_portfolio_on_both_backends() -> anyhow::Result<()> {
@@ -163,34 +160,18 @@ fn usage_errors_exit_with_2_and_bad_values_with_1() -> anyhow::Result<()> {
 async fn serve_demo_answers_health_ui_and_api_on_localhost() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("arrears.db").display().to_string();
-    let mut child = Command::new(arrears_bin())
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("ARREARS_DATABASE_URL", &db)
-        .env(
-            "ARREARS_SCENARIOS",
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"),
-        )
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let mut base = None;
-    for line in BufReader::new(stderr).lines() {
-        let line = line?;
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            base = rest
-                .split_whitespace()
-                .next()
-                .map(|u| u.trim_end_matches('/').to_string());
-            break;
-        }
-    }
-    let base = base.ok_or_else(|| anyhow::anyhow!("the server did not say where it listens"))?;
-    let http = reqwest::Client::new();
+    // Every API call needs credentials: an admin token made the way an operator makes one.
+    let out = arrears(&db, dir.path(), &["token", "add", "e2e", "--role", "admin"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    let server = serve(&db, dir.path(), &["--demo"])?;
+    let base = server.base.clone();
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?,
+    );
+    let http = reqwest::Client::builder().default_headers(auth).build()?;
     let health: serde_json::Value = http
         .get(format!("{base}/healthz"))
         .send()
@@ -250,7 +231,9 @@ async fn serve_demo_answers_health_ui_and_api_on_localhost() -> anyhow::Result<(
     assert_eq!(bad.status().as_u16(), 400);
     let problem: serde_json::Value = bad.json().await?;
     assert_eq!(problem["errors"][0]["pointer"], "/date", "{problem}");
-    child.kill()?;
-    child.wait()?;
+    // The demo users of the README sign in.
+    let session = login(&base, "collector", "collector-demo").await?;
+    assert!(session.is_some(), "the demo collector signs in");
+    drop(server);
     Ok(())
 }

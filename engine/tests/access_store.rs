@@ -70,3 +70,55 @@ async fn users_sessions_and_tokens_on_both_backends() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_changed_password_or_a_disabled_user_ends_their_sessions() -> anyhow::Result<()> {
+    for db in TestDb::all().await {
+        let b = db.backend;
+        let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2026-03-31")?));
+        let store = db.open(clock.clone()).await?;
+        let id = store
+            .add_user(&NewUser {
+                name: "olek".into(),
+                display_name: "Olek".into(),
+                role: Role::Viewer,
+                language: "en".into(),
+                team: None,
+                password_hash: "$argon2id$one".into(),
+            })
+            .await?;
+        let expires = clock.now() + chrono::Duration::hours(12);
+        store.create_session("s1", id, "c1", expires).await?;
+        store.set_user_password("olek", "$argon2id$two").await?;
+        assert!(store.session("s1").await?.is_none(), "{b}: ended by passwd");
+        let user = store.user_by_name("olek").await?;
+        assert_eq!(user.map(|u| u.password_hash), Some("$argon2id$two".into()));
+
+        store.create_session("s2", id, "c2", expires).await?;
+        store.set_user_active("olek", false).await?;
+        assert!(
+            store.session("s2").await?.is_none(),
+            "{b}: ended by disable"
+        );
+        assert_eq!(
+            store.user_by_name("olek").await?.map(|u| u.active),
+            Some(false)
+        );
+        store.set_user_active("olek", true).await?;
+        assert_eq!(
+            store.user_by_name("olek").await?.map(|u| u.active),
+            Some(true)
+        );
+        assert!(matches!(
+            store.set_user_active("nobody", false).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.set_user_password("nobody", "x").await,
+            Err(StoreError::NotFound(_))
+        ));
+        store.close().await;
+        db.cleanup().await;
+    }
+    Ok(())
+}

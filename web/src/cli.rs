@@ -139,6 +139,16 @@ enum Command {
         #[command(subcommand)]
         command: crate::documents::DocumentsCommand,
     },
+    /// Users who sign in to the web UI: add, list, change passwords, disable.
+    User {
+        #[command(subcommand)]
+        command: crate::access::cli::UserCommand,
+    },
+    /// API tokens for integrators: add (printed once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: crate::access::cli::TokenCommand,
+    },
     /// Benchmarks whose numbers go into the README.
     Bench {
         #[command(subcommand)]
@@ -447,6 +457,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if demo {
+                crate::access::cli::add_demo_users(&store).await?;
                 let dir = crate::scenario::default_dir();
                 if dir.is_dir() {
                     crate::worker::deploy(&store, &[], &mut std::io::stderr()).await?;
@@ -459,6 +470,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = crate::server::Settings {
                 inbound,
                 connectors,
+                secure_cookies: crate::server::secure_cookies_for(listen, &outbound.public_url),
                 outbound,
             };
             crate::server::serve(store, listen, &db, settings).await
@@ -483,7 +495,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into());
             }
             let as_of = as_of.unwrap_or_else(|| store.clock().today());
-            load_demo(&store, seed, customers, as_of).await
+            load_demo(&store, seed, customers, as_of).await?;
+            crate::access::cli::add_demo_users(&store).await
         }
         Command::Import {
             kind,
@@ -734,6 +747,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhook { command } => {
             let store = open(&db).await?;
             crate::webhook::run(&store, command).await
+        }
+        Command::User { command } => {
+            let store = open(&db).await?;
+            crate::access::cli::run_user(&store, command).await
+        }
+        Command::Token { command } => {
+            let store = open(&db).await?;
+            crate::access::cli::run_token(&store, command).await
         }
         Command::Scenario { command } => {
             let mut out = std::io::stdout().lock();

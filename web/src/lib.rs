@@ -2,6 +2,7 @@
 //! a thin `main` over `cli::main`, so tests can start the same server in-process.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod bank;
 pub mod bench;

@@ -1,5 +1,5 @@
-//! The HTTP server: API, UI and health check on one listener, shut down gracefully on
-//! Ctrl-C or SIGTERM.
+//! The HTTP server: API, UI and health check on one listener behind the access guard, shut
+//! down gracefully on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 
@@ -12,7 +12,7 @@ use arrears_engine::store::Store;
 use crate::api::{self, AppState};
 
 /// Requests larger than this are refused before they are read.
-const BODY_LIMIT: usize = 16 * 1024 * 1024;
+pub(crate) const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// What the server is configured with beyond its database.
 #[derive(Debug, Clone)]
@@ -24,6 +24,16 @@ pub struct Settings {
     pub connectors: Option<std::path::PathBuf>,
     /// Templates, channels and the debtor page's base URL.
     pub outbound: crate::worker::Outbound,
+    /// Whether session cookies are marked `Secure` (sent over https only): true unless the
+    /// server listens on loopback and its public URL is plain http (`secure_cookies_for`).
+    pub secure_cookies: bool,
+}
+
+/// Session cookies are `Secure` unless the server is reached over plain http on loopback
+/// (a developer's machine): a browser would not send a Secure cookie there. A server on any
+/// other address, or with an https public URL, is taken to sit behind TLS.
+pub fn secure_cookies_for(listen: SocketAddr, public_url: &str) -> bool {
+    !(listen.ip().is_loopback() && public_url.starts_with("http://"))
 }
 
 impl Default for Settings {
@@ -32,6 +42,7 @@ impl Default for Settings {
             inbound: InboundSources::default(),
             connectors: None,
             outbound: crate::worker::Outbound::from_env(),
+            secure_cookies: true,
         }
     }
 }
@@ -55,10 +66,20 @@ pub fn app_with(store: Store, settings: Settings) -> axum::Router {
         runtime: std::sync::Arc::new(runtime),
         inbound: std::sync::Arc::new(settings.inbound),
         delivery_token: settings.outbound.delivery_token.clone(),
+        secure_cookies: settings.secure_cookies,
     };
     api::router(state.clone())
         .merge(crate::ui::router(state.clone()))
-        .route("/metrics", axum::routing::get(metrics).with_state(state))
+        .merge(crate::access::login::router(state.clone()))
+        .route(
+            "/metrics",
+            axum::routing::get(metrics).with_state(state.clone()),
+        )
+        // Every route, and the not-found fallback, passes the access guard first.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::access::guard,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -19,14 +19,17 @@ pub fn router(state: AppState) -> Router {
     Router::new().route("/", get(overview)).with_state(state)
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-async fn overview(State(st): State<AppState>) -> Result<Html<String>, (StatusCode, String)> {
+async fn overview(
+    State(st): State<AppState>,
+    principal: crate::access::Principal,
+) -> Result<Html<String>, (StatusCode, String)> {
     let as_of = st.store.clock().today();
     let report = st
         .store
@@ -51,8 +54,9 @@ async fn overview(State(st): State<AppState>) -> Result<Html<String>, (StatusCod
          <title>arrears</title><style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}}\
          table{{border-collapse:collapse;width:100%;margin:1rem 0}}th,td{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}}\
          td.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}</style></head><body>\
-         <h1>arrears</h1><p>Receivables as of {as_of}. API: <a href=\"/api/openapi.json\">OpenAPI document</a>, \
-         <a href=\"/api/v1/reports/aging\">aging (JSON)</a>, <a href=\"/api/v1/customers\">customers</a>.</p><h2>Aging</h2><table><thead><tr><th>currency</th>"
+         <h1>arrears</h1>{bar}<p>Receivables as of {as_of}. API: <a href=\"/api/openapi.json\">OpenAPI document</a>, \
+         <a href=\"/api/v1/reports/aging\">aging (JSON)</a>, <a href=\"/api/v1/customers\">customers</a>.</p><h2>Aging</h2><table><thead><tr><th>currency</th>",
+        bar = crate::access::login::signed_in_bar(&principal),
     );
     for b in &report.buckets {
         let _ = write!(html, "<th class=\"n\">{}</th>", esc(b));

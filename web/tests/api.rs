@@ -20,18 +20,15 @@ impl App {
     async fn spawn(db: &TestDb) -> anyhow::Result<App> {
         let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2026-03-31")?));
         let store = db.open(clock).await?;
+        let http = support::admin_client(&store, "tester").await?;
         let base = support::serve(arrears_web::server::app(store)).await?;
-        Ok(App {
-            base,
-            http: reqwest::Client::new(),
-        })
+        Ok(App { base, http })
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<(StatusCode, Value)> {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("x-arrears-actor", "tester")
             .json(&body)
             .send()
             .await?;

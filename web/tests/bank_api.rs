@@ -29,7 +29,6 @@ impl App {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("x-arrears-actor", "anna")
             .json(&body)
             .send()
             .await?;
@@ -58,7 +57,7 @@ async fn a_queued_credit_is_listed_and_matched_by_hand_over_http() -> anyhow::Re
         let base = support::serve(arrears_web::server::app(store.clone())).await?;
         let app = App {
             base,
-            http: reqwest::Client::new(),
+            http: support::admin_client(&store, "anna").await?,
         };
         for (ext, iban) in [
             ("C1", json!(["PL27 1140 2004 0000 3002 0135 5387"])),

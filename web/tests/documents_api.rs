@@ -1,7 +1,8 @@
 //! The correspondence archive over real HTTP on a loopback port, on SQLite and PostgreSQL:
 //! search by customer, case and status; a document's metadata, text and PDF; a document
 //! prepared by hand; four-eyes approval of several documents at once with refusals named by
-//! pointer; duplicates; the day's print batch; delivery reports that need the token.
+//! pointer, whether the approver is a token or a signed-in person; duplicates; the day's
+//! print batch; delivery reports that need the token.
 
 mod support;
 
@@ -12,6 +13,7 @@ use arrears_engine::ledger::customer::{Contact, ContactKind};
 use arrears_engine::ledger::document::CustomerRef;
 use arrears_engine::ledger::{Actor, CustomerInput, DocumentInput, DocumentKind, LineInput};
 use arrears_engine::scenario::{Sandbox, check_paths};
+use arrears_engine::store::access::Role;
 use arrears_engine::testkit::{TestDb, pdf_text, scenario_dir};
 use arrears_engine::{Currency, ManualClock};
 use arrears_web::server::{Settings, app_with};
@@ -99,10 +101,12 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
                 inbound: Default::default(),
                 connectors: None,
                 outbound,
+                secure_cookies: false,
             },
         ))
         .await?;
-        let http = reqwest::Client::new();
+        let http = support::admin_client(&store, "reader").await?;
+        let callers = Arc::new(support::Callers::new(store.clone()));
         let get = |path: String| {
             let http = http.clone();
             let base = base.clone();
@@ -114,10 +118,11 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
         let post = |who: &'static str, path: String, body: Value| {
             let http = http.clone();
             let base = base.clone();
+            let callers = callers.clone();
             async move {
                 let r = http
                     .post(format!("{base}{path}"))
-                    .header("x-arrears-actor", who)
+                    .bearer_auth(callers.token(who).await?)
                     .json(&body)
                     .send()
                     .await?;
@@ -267,6 +272,54 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
         assert_eq!(lines[0]["status"], "sent");
         assert_eq!(lines[2]["duplicate_of"], notice);
 
+        // A person signed in approves as `user:<name>`, and four eyes hold for people too.
+        support::user(&store, "dora", Role::Supervisor, "dora-password-1").await?;
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let dora = support::login(&browser, &base, "dora", "dora-password-1").await?;
+        let as_dora = |path: &str, body: Value| {
+            browser
+                .post(format!("{base}{path}"))
+                .header("cookie", format!("arrears_session={}", dora.cookie))
+                .header("x-csrf-token", &dora.csrf)
+                .json(&body)
+                .send()
+        };
+        let r = as_dora(
+            "/api/v1/documents",
+            json!({ "case_id": case, "template": "formal_notice", "channel": "letter" }),
+        )
+        .await?;
+        assert_eq!(r.status(), StatusCode::CREATED, "{b}");
+        let doras: Value = r.json().await?;
+        assert_eq!(doras["prepared_by"], "user:dora", "{b}: {doras}");
+        let (s, annas) = post(
+            "anna",
+            "/api/v1/documents".into(),
+            json!({ "case_id": case, "template": "reminder", "channel": "registered_letter" }),
+        )
+        .await?;
+        assert_eq!(s, StatusCode::CREATED, "{b}: {annas}");
+        let r = as_dora("/api/v1/documents/approve", json!({ "ids": [doras["id"]] })).await?;
+        assert_eq!(
+            r.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{b}: dora's own"
+        );
+        assert_eq!(support::pointers(&r.json().await?), vec!["/ids/0"]);
+        let r = as_dora("/api/v1/documents/approve", json!({ "ids": [annas["id"]] })).await?;
+        assert_eq!(r.status(), StatusCode::OK, "{b}");
+        let (_, approved) = get(format!("/api/v1/documents/{}", annas["id"])).await?;
+        assert_eq!(approved["approved_by"], "user:dora", "{b}: {approved}");
+        let (s, _) = post(
+            "anna",
+            "/api/v1/documents/approve".into(),
+            json!({ "ids": [doras["id"]] }),
+        )
+        .await?;
+        assert_eq!(s, StatusCode::OK, "{b}: another person approves dora's");
+
         // The invoice printed with the balance and a payment request: a PDF, two filed letters.
         let (s, invoices) = get(format!("/api/v1/invoices?customer_id={customer}")).await?;
         assert_eq!(s, StatusCode::OK, "{b}: {invoices}");
@@ -279,7 +332,6 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
             .post(format!(
                 "{base}/api/v1/invoices/{invoice}/print?payment_request=true"
             ))
-            .header("x-arrears-actor", "dora")
             .send()
             .await?;
         assert_eq!(r.status(), StatusCode::CREATED, "{b}");

@@ -16,16 +16,20 @@ use serde_json::{Value, json};
 struct App {
     base: String,
     http: reqwest::Client,
+    callers: support::Callers,
 }
 
 impl App {
     async fn spawn(db: &TestDb) -> anyhow::Result<App> {
         let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2026-03-31")?));
         let store = db.open(clock).await?;
+        let http = support::admin_client(&store, "reader").await?;
+        let callers = support::Callers::new(store.clone());
         let base = support::serve(arrears_web::server::app(store)).await?;
         Ok(App {
             base,
-            http: reqwest::Client::new(),
+            http,
+            callers,
         })
     }
 
@@ -38,7 +42,7 @@ impl App {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("x-arrears-actor", who)
+            .bearer_auth(self.callers.token(who).await?)
             .json(&body)
             .send()
             .await?;

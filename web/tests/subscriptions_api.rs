@@ -13,10 +13,12 @@ use chrono::NaiveDate;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn spawn(db: &TestDb) -> anyhow::Result<String> {
+/// The served app and a client acting as the admin token `integrator`.
+async fn spawn(db: &TestDb) -> anyhow::Result<(String, reqwest::Client)> {
     let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2026-11-02")?));
     let store = db.open(clock).await?;
-    support::serve(arrears_web::server::app(store)).await
+    let http = support::admin_client(&store, "integrator").await?;
+    Ok((support::serve(arrears_web::server::app(store)).await?, http))
 }
 
 #[tokio::test]
@@ -24,13 +26,11 @@ async fn subscriptions_are_created_listed_changed_and_removed_with_the_secret_hi
 -> anyhow::Result<()> {
     for db in TestDb::all().await {
         let b = db.backend;
-        let base = spawn(&db).await?;
-        let http = reqwest::Client::new();
+        let (base, http) = spawn(&db).await?;
         let url = format!("{base}/api/v1/webhooks/subscriptions");
 
         let r = http
             .post(&url)
-            .header("x-arrears-actor", "integrator")
             .json(&json!({"url": "https://crm.example.com/hooks", "events": ["case.started", "case.closed"]}))
             .send()
             .await?;

@@ -26,6 +26,7 @@ impl App {
     async fn spawn(db: &TestDb) -> anyhow::Result<App> {
         let clock = Arc::new(ManualClock::at_date(NaiveDate::from_str("2026-03-31")?));
         let store = db.open(clock.clone()).await?;
+        let http = support::admin_client(&store, "tester").await?;
         let inbound =
             InboundSources::parse(&format!("billing={SECRET}")).map_err(anyhow::Error::msg)?;
         let base = support::serve(arrears_web::server::app_with(
@@ -36,11 +37,7 @@ impl App {
             },
         ))
         .await?;
-        Ok(App {
-            base,
-            http: reqwest::Client::new(),
-            clock,
-        })
+        Ok(App { base, http, clock })
     }
 
     /// Sends `body` to `/api/v1/webhooks/{source}/{resource}` signed with `secret`, its

@@ -112,6 +112,11 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
+enum UserChange<'a> {
+    Password(&'a str),
+    Active(bool),
+}
+
 /// A live session with its user.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -203,6 +208,40 @@ impl Store {
         let mut tx = self.write().await?;
         on!(&mut tx, c, DB, PG => {
             sqlx::query("UPDATE users SET language = $2 WHERE id = $1").bind(user).bind(language).execute(&mut *c).await.map(|_| ())
+        })?;
+        tx.commit().await
+    }
+
+    /// Replaces a user's password hash and ends their sessions; NotFound for an unknown name.
+    pub async fn set_user_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.change_user(name, UserChange::Password(password_hash))
+            .await
+    }
+
+    /// Disables or enables a user and ends their sessions; NotFound for an unknown name.
+    pub async fn set_user_active(&self, name: &str, active: bool) -> Result<(), StoreError> {
+        self.change_user(name, UserChange::Active(active)).await
+    }
+
+    /// Changes a user and ends their sessions: whoever held one proves themselves again
+    /// against the changed account.
+    async fn change_user(&self, name: &str, change: UserChange<'_>) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let id: Option<i64> = on!(&mut tx, c, DB, PG => {
+            match change {
+                UserChange::Password(hash) => sqlx::query_scalar("UPDATE users SET password_hash = $2 WHERE name = $1 RETURNING id").bind(name).bind(hash),
+                UserChange::Active(active) => sqlx::query_scalar("UPDATE users SET active = $2 WHERE name = $1 RETURNING id").bind(name).bind(active),
+            }
+            .fetch_optional(&mut *c)
+            .await
+        })?;
+        let id = id.ok_or_else(|| StoreError::NotFound(format!("user `{name}`")))?;
+        on!(&mut tx, c, DB, PG => {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *c).await.map(|_| ())
         })?;
         tx.commit().await
     }

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,8 +15,9 @@ use arrears_engine::ledger::document::{CustomerRef, DocRef};
 use arrears_engine::store::bank::BankQueueItem;
 use arrears_engine::store::{BookingOutcome, StoreError};
 
+use super::AppState;
 use super::error::{ApiError, ApiJson, Problem};
-use super::{AppState, actor};
+use crate::access::Principal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,13 +51,13 @@ pub struct MatchRequest {
               (status = 422, body = Problem)))]
 async fn match_item(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     Path(id): Path<i64>,
     ApiJson(r): ApiJson<MatchRequest>,
 ) -> Result<(StatusCode, Json<BookingOutcome>), ApiError> {
     let outcome = st
         .store
-        .resolve_bank_item(id, r.customer, r.invoices, &actor(&headers))
+        .resolve_bank_item(id, r.customer, r.invoices, &principal.actor())
         .await
         .map_err(|e| match e {
             // The entry itself is not waiting any more: a conflict with the queue's state,

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,8 +12,9 @@ use utoipa_axum::routes;
 use arrears_engine::ids::{CaseId, CustomerId, TaskId};
 use arrears_engine::runtime::{Event, RuntimeError, views};
 
+use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, Problem};
-use super::{AppState, actor};
+use crate::access::Principal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -68,10 +69,10 @@ struct StartCase {
     responses((status = 201, body = Object), (status = 422, body = Problem)))]
 async fn start_case(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(input): ApiJson<StartCase>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let who = actor(&headers);
+    let who = principal.actor();
     let id = st
         .runtime
         .start_manual(CustomerId(input.customer), &input.scenario, who.as_str())
@@ -100,11 +101,11 @@ async fn case_history(
 async fn case_event(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let event = parse_event(body)?;
-    let who = actor(&headers);
+    let who = principal.actor();
     let e = st
         .runtime
         .post_event(None, Some(CaseId(id)), &event, who.as_str())
@@ -121,11 +122,11 @@ async fn case_event(
 async fn customer_event(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let event = parse_event(body)?;
-    let who = actor(&headers);
+    let who = principal.actor();
     let e = st
         .runtime
         .post_event(Some(CustomerId(id)), None, &event, who.as_str())
@@ -220,10 +221,10 @@ async fn list_tasks(
 async fn claim_task(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<StatusCode, ApiError> {
     st.runtime
-        .claim_task(TaskId(id), actor(&headers).as_str())
+        .claim_task(TaskId(id), principal.actor().as_str())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -245,11 +246,11 @@ struct Complete {
 async fn complete_task(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(c): ApiJson<Complete>,
 ) -> Result<StatusCode, ApiError> {
     st.runtime
-        .complete_task(TaskId(id), &c.outcome, &c.data, actor(&headers).as_str())
+        .complete_task(TaskId(id), &c.outcome, &c.data, principal.actor().as_str())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -268,11 +269,11 @@ struct Forward {
 async fn forward_task(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(f): ApiJson<Forward>,
 ) -> Result<StatusCode, ApiError> {
     st.runtime
-        .forward_task(TaskId(id), &f.to, &f.comment, actor(&headers).as_str())
+        .forward_task(TaskId(id), &f.to, &f.comment, principal.actor().as_str())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -290,11 +291,11 @@ struct Snooze {
 async fn snooze_task(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(s): ApiJson<Snooze>,
 ) -> Result<StatusCode, ApiError> {
     st.runtime
-        .snooze_task(TaskId(id), s.until, actor(&headers).as_str())
+        .snooze_task(TaskId(id), s.until, principal.actor().as_str())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

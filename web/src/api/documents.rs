@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -18,8 +18,9 @@ use arrears_engine::correspondence::{
 };
 use arrears_engine::scenario::Channel;
 
+use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, Problem};
-use super::{AppState, actor};
+use crate::access::Principal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -118,13 +119,13 @@ struct PrepareDocument {
     responses((status = 201, body = DocumentMeta), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn prepare_document(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(body): ApiJson<PrepareDocument>,
 ) -> Result<(StatusCode, Json<DocumentMeta>), ApiError> {
     let channel = channel_param("/channel", &body.channel)?;
     let id = st
         .runtime
-        .prepare_document(body.case_id, &body.template, channel, &actor(&headers).0)
+        .prepare_document(body.case_id, &body.template, channel, &principal.actor().0)
         .await?;
     Ok((StatusCode::CREATED, Json(st.store.archived(id).await?)))
 }
@@ -199,7 +200,7 @@ struct Approved {
     responses((status = 200, body = Approved), (status = 422, body = Problem), (status = 409, body = Problem)))]
 async fn approve_documents(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(body): ApiJson<ApproveDocuments>,
 ) -> Result<Json<Approved>, ApiError> {
     if body.ids.is_empty() {
@@ -211,7 +212,7 @@ async fn approve_documents(
     }
     let approved = st
         .runtime
-        .approve_documents(&body.ids, &actor(&headers).0)
+        .approve_documents(&body.ids, &principal.actor().0)
         .await
         .map_err(|e| match e {
             arrears_engine::runtime::RuntimeError::Store(
@@ -242,9 +243,12 @@ async fn approve_documents(
 async fn duplicate_document(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<(StatusCode, Json<DocumentMeta>), ApiError> {
-    let meta = st.store.duplicate_document(id, &actor(&headers).0).await?;
+    let meta = st
+        .store
+        .duplicate_document(id, &principal.actor().0)
+        .await?;
     Ok((StatusCode::CREATED, Json(meta)))
 }
 
@@ -268,14 +272,14 @@ async fn print_receivable(
     State(st): State<AppState>,
     Path(id): Path<i64>,
     ApiQuery(params): ApiQuery<PrintParams>,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<Response, ApiError> {
     let printed = st
         .runtime
         .print_receivable(
             arrears_engine::ids::DocumentId(id),
             params.payment_request,
-            &actor(&headers).0,
+            &principal.actor().0,
         )
         .await?;
     let ids: Vec<String> = printed.documents.iter().map(|d| d.id.to_string()).collect();

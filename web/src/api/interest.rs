@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,8 +21,9 @@ use arrears_engine::store::{
 };
 use arrears_engine::suggest::did_you_mean;
 
+use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, Problem};
-use super::{AppState, actor};
+use crate::access::Principal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -116,11 +117,11 @@ async fn get_note(
 async fn approve_note(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<Json<InterestNote>, ApiError> {
     Ok(Json(
         st.store
-            .set_interest_note_status(InterestNoteId(id), NoteStatus::Approved, &actor(&headers))
+            .set_interest_note_status(InterestNoteId(id), NoteStatus::Approved, &principal.actor())
             .await?,
     ))
 }
@@ -131,11 +132,11 @@ async fn approve_note(
 async fn send_note(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<Json<InterestNote>, ApiError> {
     Ok(Json(
         st.store
-            .set_interest_note_status(InterestNoteId(id), NoteStatus::Sent, &actor(&headers))
+            .set_interest_note_status(InterestNoteId(id), NoteStatus::Sent, &principal.actor())
             .await?,
     ))
 }
@@ -198,7 +199,7 @@ struct IssueOutcome {
               (status = 400, body = Problem), (status = 422, body = Problem)))]
 async fn issue_notes(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(input): ApiJson<IssueNotes>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
@@ -237,7 +238,7 @@ async fn issue_notes(
         }
         Err(e) => return Err(e.into()),
     }
-    let who = actor(&headers);
+    let who = principal.actor();
     let mut tx = st.store.write().await?;
     let now = st.store.clock().now();
     let notes =

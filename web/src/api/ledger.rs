@@ -19,8 +19,9 @@ use arrears_engine::store::{
     DocumentDetail, DocumentFilter, DocumentSummary,
 };
 
+use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, Problem};
-use super::{AppState, actor};
+use crate::access::Principal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -193,13 +194,13 @@ async fn customer_open_items(
     responses((status = 200, body = Vec<AllocationRecord>), (status = 404, body = Problem)))]
 async fn customer_auto_allocate(
     State(st): State<AppState>,
-    headers: axum::http::HeaderMap,
+    principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<AllocationRecord>>, ApiError> {
     let customer = st.store.customer(CustomerId(id)).await?;
     Ok(Json(
         st.store
-            .auto_allocate(customer.id, &actor(&headers))
+            .auto_allocate(customer.id, &principal.actor())
             .await?,
     ))
 }
@@ -274,7 +275,7 @@ async fn list_invoices(
 
 async fn book_one(
     st: &AppState,
-    headers: &axum::http::HeaderMap,
+    principal: &Principal,
     input: DocumentInput,
     family: &[DocumentKind],
 ) -> Result<(StatusCode, Json<BookedDocument>), ApiError> {
@@ -293,7 +294,7 @@ async fn book_one(
             ),
         ));
     }
-    let outcome = st.store.book(&[input], &actor(headers)).await?;
+    let outcome = st.store.book(&[input], &principal.actor()).await?;
     if let Some(b) = outcome.booked.into_iter().next() {
         return Ok((StatusCode::CREATED, Json(b)));
     }
@@ -313,10 +314,10 @@ async fn book_one(
               (status = 400, body = Problem), (status = 422, body = Problem)))]
 async fn create_invoice(
     State(st): State<AppState>,
-    headers: axum::http::HeaderMap,
+    principal: Principal,
     ApiJson(input): ApiJson<DocumentInput>,
 ) -> Result<(StatusCode, Json<BookedDocument>), ApiError> {
-    book_one(&st, &headers, input, &INVOICE_KINDS).await
+    book_one(&st, &principal, input, &INVOICE_KINDS).await
 }
 
 async fn detail_of(
@@ -375,12 +376,12 @@ async fn list_payments(
               (status = 400, body = Problem), (status = 422, body = Problem)))]
 async fn create_payment(
     State(st): State<AppState>,
-    headers: axum::http::HeaderMap,
+    principal: Principal,
     ApiJson(input): ApiJson<DocumentInput>,
 ) -> Result<(StatusCode, Json<BookedDocument>), ApiError> {
     book_one(
         &st,
-        &headers,
+        &principal,
         input,
         &[DocumentKind::Payment, DocumentKind::WriteOff],
     )
@@ -414,14 +415,14 @@ pub struct RefundRequest {
     responses((status = 201, body = CreditRecord), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn refund_payment(
     State(st): State<AppState>,
-    headers: axum::http::HeaderMap,
+    principal: Principal,
     Path(id): Path<i64>,
     ApiJson(r): ApiJson<RefundRequest>,
 ) -> Result<(StatusCode, Json<CreditRecord>), ApiError> {
     let on = r.date.unwrap_or_else(|| st.store.clock().today());
     let rec = st
         .store
-        .refund(DocumentId(id), r.amount, on, r.note, &actor(&headers))
+        .refund(DocumentId(id), r.amount, on, r.note, &principal.actor())
         .await?;
     Ok((StatusCode::CREATED, Json(rec)))
 }
@@ -444,7 +445,7 @@ pub struct TransferRequest {
     responses((status = 201, body = CreditRecord), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn transfer_payment(
     State(st): State<AppState>,
-    headers: axum::http::HeaderMap,
+    principal: Principal,
     Path(id): Path<i64>,
     ApiJson(r): ApiJson<TransferRequest>,
 ) -> Result<(StatusCode, Json<CreditRecord>), ApiError> {
@@ -457,7 +458,7 @@ async fn transfer_payment(
             on,
             r.to_customer_id,
             r.note,
-            &actor(&headers),
+            &principal.actor(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(rec)))
@@ -507,12 +508,12 @@ pub struct AllocationRequest {
     responses((status = 201, body = AllocationRecord), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn create_allocation(
     State(st): State<AppState>,
-    headers: axum::http::HeaderMap,
+    principal: Principal,
     ApiJson(r): ApiJson<AllocationRequest>,
 ) -> Result<(StatusCode, Json<AllocationRecord>), ApiError> {
     let rec = st
         .store
-        .allocate(r.source_id, r.target_id, r.amount, &actor(&headers))
+        .allocate(r.source_id, r.target_id, r.amount, &principal.actor())
         .await?;
     Ok((StatusCode::CREATED, Json(rec)))
 }

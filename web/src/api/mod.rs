@@ -1,6 +1,8 @@
 //! The HTTP API under `/api/v1`, its OpenAPI document (generated from the handlers'
-//! annotations) at `/api/openapi.json`, and `/healthz`.
+//! annotations) at `/api/openapi.json`, and `/healthz`. Who may call which route is decided by
+//! the guard in `crate::access`, before any handler runs.
 
+mod access;
 mod bank;
 mod cases;
 mod documents;
@@ -14,13 +16,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Serialize;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use arrears_engine::ledger::Actor;
 use arrears_engine::store::Store;
 
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct AppState {
     /// The token gateways' delivery reports must carry (none: reports are accepted as they
     /// come).
     pub delivery_token: Option<String>,
+    /// Whether session cookies carry `Secure` (see `access::session`).
+    pub secure_cookies: bool,
 }
 
 #[derive(OpenApi)]
@@ -53,6 +56,7 @@ pub struct AppState {
         (name = "documents", description = "Correspondence: the archive of letters, e-mails and SMS, approval, duplicates, print batch, delivery reports"),
         (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
         (name = "bank", description = "Bank credits waiting for manual matching"),
+        (name = "access", description = "Users and API tokens (admins only)"),
         (name = "webhooks", description = "Signed inbound webhooks from billing systems; outbound webhook subscriptions and their delivery log"),
     )
 )]
@@ -69,10 +73,12 @@ pub fn router(state: AppState) -> axum::Router {
                 .merge(interest::router())
                 .merge(bank::router())
                 .merge(webhooks::router())
-                .merge(subscriptions::router()),
+                .merge(subscriptions::router())
+                .merge(access::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    declare_security(&mut doc);
     let doc = Arc::new(doc);
     api.route(
         "/api/openapi.json",
@@ -83,6 +89,38 @@ pub fn router(state: AppState) -> axum::Router {
     )
     .route("/healthz", get(healthz))
     .with_state(state)
+}
+
+/// The document's security follows the policy table: a Bearer API token everywhere, none on
+/// the routes the table makes public.
+fn declare_security(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    doc.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in [
+            ("GET", &mut item.get),
+            ("PUT", &mut item.put),
+            ("POST", &mut item.post),
+            ("DELETE", &mut item.delete),
+            ("PATCH", &mut item.patch),
+        ] {
+            if let Some(op) = op
+                && crate::access::policy::access(method, path)
+                    == Some(crate::access::policy::Access::Public)
+            {
+                op.security = Some(vec![SecurityRequirement::default()]);
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -111,16 +149,4 @@ async fn healthz(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
             )
         }
     }
-}
-
-/// Who makes a change through the API. Until users and tokens exist, the caller names
-/// itself in `X-Arrears-Actor` (recorded as `api:<name>`).
-pub(crate) fn actor(headers: &HeaderMap) -> Actor {
-    let name = headers
-        .get("x-arrears-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 100)
-        .unwrap_or("anonymous");
-    Actor(format!("api:{name}"))
 }

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,8 +16,9 @@ use arrears_engine::store::webhooks::{
     SubscriptionPatch,
 };
 
+use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, Problem};
-use super::{AppState, actor};
+use crate::access::Principal;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,12 +70,12 @@ async fn list(State(st): State<AppState>) -> Result<Json<Vec<Subscription>>, Api
               (status = 422, body = Problem, description = "a bad URL, an unknown event type, a short secret")))]
 async fn create(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     ApiJson(input): ApiJson<SubscriptionInput>,
 ) -> Result<(StatusCode, Json<CreatedSubscription>), ApiError> {
     let created = st
         .store
-        .create_subscription(&input, &actor(&headers))
+        .create_subscription(&input, &principal.actor())
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -96,13 +97,13 @@ async fn show(
               (status = 400, body = Problem), (status = 422, body = Problem)))]
 async fn update(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     Path(id): Path<i64>,
     ApiJson(patch): ApiJson<SubscriptionPatch>,
 ) -> Result<Json<Subscription>, ApiError> {
     Ok(Json(
         st.store
-            .update_subscription(id, &patch, &actor(&headers))
+            .update_subscription(id, &patch, &principal.actor())
             .await?,
     ))
 }
@@ -121,10 +122,10 @@ pub struct Removed {
     responses((status = 200, body = Removed), (status = 404, body = Problem)))]
 async fn remove(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<Removed>, ApiError> {
-    let cancelled_deliveries = st.store.remove_subscription(id, &actor(&headers)).await?;
+    let cancelled_deliveries = st.store.remove_subscription(id, &principal.actor()).await?;
     Ok(Json(Removed {
         id,
         cancelled_deliveries,
