@@ -460,6 +460,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 inbound,
                 connectors,
                 outbound,
+                debtor_page: crate::pay::DebtorPage::default(),
             };
             crate::server::serve(store, listen, &db, settings).await
         }

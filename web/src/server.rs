@@ -24,6 +24,8 @@ pub struct Settings {
     pub connectors: Option<std::path::PathBuf>,
     /// Templates, channels and the debtor page's base URL.
     pub outbound: crate::worker::Outbound,
+    /// The debtor page's upload size and rate limits.
+    pub debtor_page: crate::pay::DebtorPage,
 }
 
 impl Default for Settings {
@@ -32,6 +34,7 @@ impl Default for Settings {
             inbound: InboundSources::default(),
             connectors: None,
             outbound: crate::worker::Outbound::from_env(),
+            debtor_page: crate::pay::DebtorPage::default(),
         }
     }
 }
@@ -55,9 +58,11 @@ pub fn app_with(store: Store, settings: Settings) -> axum::Router {
         runtime: std::sync::Arc::new(runtime),
         inbound: std::sync::Arc::new(settings.inbound),
         delivery_token: settings.outbound.delivery_token.clone(),
+        public_url: settings.outbound.public_url.clone(),
     };
     api::router(state.clone())
         .merge(crate::ui::router(state.clone()))
+        .merge(crate::pay::router(state.clone(), settings.debtor_page))
         .route("/metrics", axum::routing::get(metrics).with_state(state))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -123,7 +128,10 @@ pub async fn serve(
         let sources: Vec<&str> = settings.inbound.names().collect();
         tracing::info!(sources = %sources.join(","), "inbound webhooks accepted");
     }
-    axum::serve(listener, app_with(store.clone(), settings))
+    // The client's address feeds the debtor page's rate limit.
+    let app = app_with(store.clone(), settings)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server stopped")?;

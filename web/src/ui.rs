@@ -19,7 +19,8 @@ pub fn router(state: AppState) -> Router {
     Router::new().route("/", get(overview)).with_state(state)
 }
 
-fn esc(s: &str) -> String {
+/// Text made safe for HTML content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -99,6 +99,7 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
                 inbound: Default::default(),
                 connectors: None,
                 outbound,
+                ..Default::default()
             },
         ))
         .await?;

@@ -7,6 +7,7 @@ mod documents;
 pub mod error;
 mod interest;
 mod ledger;
+mod pay_links;
 mod subscriptions;
 mod webhooks;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     /// The token gateways' delivery reports must carry (none: reports are accepted as they
     /// come).
     pub delivery_token: Option<String>,
+    /// The base of debtor-page links handed out by the API.
+    pub public_url: String,
 }
 
 #[derive(OpenApi)]
@@ -53,6 +56,7 @@ pub struct AppState {
         (name = "documents", description = "Correspondence: the archive of letters, e-mails and SMS, approval, duplicates, print batch, delivery reports"),
         (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
         (name = "bank", description = "Bank credits waiting for manual matching"),
+        (name = "pay-links", description = "Debtor-page links (made, listed, revoked) and the proofs of payment debtors uploaded"),
         (name = "webhooks", description = "Signed inbound webhooks from billing systems; outbound webhook subscriptions and their delivery log"),
     )
 )]
@@ -69,7 +73,8 @@ pub fn router(state: AppState) -> axum::Router {
                 .merge(interest::router())
                 .merge(bank::router())
                 .merge(webhooks::router())
-                .merge(subscriptions::router()),
+                .merge(subscriptions::router())
+                .merge(pay_links::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
