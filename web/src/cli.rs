@@ -460,7 +460,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 inbound,
                 connectors,
                 outbound,
-                debtor_page: crate::pay::DebtorPage::default(),
+                debtor_page: crate::pay::DebtorPage::from_env().map_err(anyhow::Error::msg)?,
             };
             crate::server::serve(store, listen, &db, settings).await
         }

@@ -34,7 +34,10 @@ impl Default for Settings {
             inbound: InboundSources::default(),
             connectors: None,
             outbound: crate::worker::Outbound::from_env(),
-            debtor_page: crate::pay::DebtorPage::default(),
+            debtor_page: crate::pay::DebtorPage::from_env().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "debtor page limits refused: the defaults apply");
+                crate::pay::DebtorPage::default()
+            }),
         }
     }
 }

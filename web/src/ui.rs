@@ -1,6 +1,6 @@
 //! The server-rendered UI. For now one overview page: the portfolio's aging totals and the
-//! customers most overdue, with links into the API. The collectors' inbox, case pages and
-//! the debtor page come with the web issue.
+//! customers most overdue, with links into the API. The collectors' inbox and case pages
+//! come with the web issue; the debtor page is `crate::pay`.
 
 use std::fmt::Write;
 

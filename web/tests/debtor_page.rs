@@ -123,7 +123,7 @@ async fn a_link_shows_the_open_items_and_balance_in_the_debtors_language_and_not
             "16.03.2026",
             "FV/1/2026",
             "01.02.2026",
-            "<td class=\"n\">43</td>",
+            "data-label=\"Dni po terminie\">43</td>",
             &format!("2{NBSP}500,00{NBSP}zł"),
             "Saldo",
             "Prześlij potwierdzenie zapłaty",

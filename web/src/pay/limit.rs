@@ -16,6 +16,16 @@ pub struct Rate {
 }
 
 impl Rate {
+    /// `BURST/PER_MINUTE`, both at least 1.
+    pub fn parse(text: &str) -> Option<Rate> {
+        let (burst, per_minute) = text.trim().split_once('/')?;
+        let rate = Rate {
+            burst: burst.trim().parse().ok()?,
+            per_minute: per_minute.trim().parse().ok()?,
+        };
+        (rate.burst >= 1 && rate.per_minute >= 1).then_some(rate)
+    }
+
     fn interval(self) -> Duration {
         Duration::from_secs(60) / self.per_minute.max(1)
     }
@@ -78,6 +88,20 @@ mod tests {
             "{wait:?}"
         );
         assert!(l.check(&[("ip:b".to_string(), rate)]).is_ok());
+    }
+
+    #[test]
+    fn rates_are_read_as_burst_per_minute() {
+        assert_eq!(
+            Rate::parse(" 30/60 "),
+            Some(Rate {
+                burst: 30,
+                per_minute: 60
+            })
+        );
+        for bad in ["30", "0/60", "30/0", "a/b", "30/60/1", ""] {
+            assert_eq!(Rate::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -66,6 +66,38 @@ impl Default for DebtorPage {
     }
 }
 
+impl DebtorPage {
+    /// The defaults, changed by `ARREARS_PAY_MAX_UPLOAD_MB` (1 to 15: the server refuses
+    /// bodies over 16 MB), `ARREARS_PAY_RATE_ADDRESS` and `ARREARS_PAY_RATE_LINK` (each
+    /// `BURST/PER_MINUTE`, e.g. `30/60`); the error names the variable and what it expects.
+    pub fn from_env() -> Result<DebtorPage, String> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let mut page = DebtorPage::default();
+        if let Some(v) = var("ARREARS_PAY_MAX_UPLOAD_MB") {
+            let mb: usize = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|mb| (1..=15).contains(mb))
+                .ok_or_else(|| {
+                    format!("ARREARS_PAY_MAX_UPLOAD_MB: expected 1 to 15 (megabytes), got `{v}`")
+                })?;
+            page.max_upload = mb * 1024 * 1024;
+        }
+        for (name, rate) in [
+            ("ARREARS_PAY_RATE_ADDRESS", &mut page.per_address),
+            ("ARREARS_PAY_RATE_LINK", &mut page.per_link),
+        ] {
+            if let Some(v) = var(name) {
+                *rate = Rate::parse(&v).ok_or_else(|| {
+                    format!("{name}: expected BURST/PER_MINUTE like 30/60, got `{v}`")
+                })?;
+            }
+        }
+        Ok(page)
+    }
+}
+
 #[derive(Clone)]
 struct PayState {
     app: AppState,

@@ -19,9 +19,15 @@ main{max-width:44rem;margin:0 auto;padding:1rem}\
 h1{font-size:1.5rem;margin:.5rem 0}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}\
 .card{background:#fff;border:1px solid #d6d9de;border-radius:.5rem;padding:1rem;margin:1rem 0}\
 .balance{font-size:1.6rem;font-weight:700;font-variant-numeric:tabular-nums}\
-.scroll{overflow-x:auto}\
-table{border-collapse:collapse;width:100%}th,td{padding:.4rem .5rem;border-bottom:1px solid #e3e5e8;text-align:left;vertical-align:top}\
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+table{border-collapse:collapse;width:100%}th,td{padding:.4rem .5rem;text-align:left;vertical-align:top}\
+thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}\
+tr{display:block;border-bottom:1px solid #e3e5e8;padding:.25rem 0}\
+tbody th,td{display:flex;justify-content:space-between;gap:1rem;padding:.15rem 0}\
+td::before{content:attr(data-label);color:#4b5563}\
+td.n{font-variant-numeric:tabular-nums;white-space:nowrap}\
+@media (min-width:36rem){thead{position:static;width:auto;height:auto;overflow:visible;clip:auto}\
+thead{display:table-header-group}tr{display:table-row}th,td,tbody th{display:table-cell;padding:.4rem .5rem;border-bottom:1px solid #e3e5e8}\
+td::before{content:none}td.n,th.n{text-align:right}}\
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}\
 input{font:inherit;width:100%;padding:.6rem;border:2px solid #6b7280;border-radius:.35rem;background:#fff}\
 button{font:inherit;font-weight:600;margin-top:1rem;padding:.7rem 1.2rem;border:0;border-radius:.35rem;background:#0b57d0;color:#fff;cursor:pointer;width:100%}\
@@ -136,9 +142,15 @@ pub fn statement(
     } else {
         let _ = write!(
             b,
-            "<div class=\"scroll\"><table id=\"items\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+            "<table id=\"items\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
              <th scope=\"col\" class=\"n\">{}</th><th scope=\"col\" class=\"n\">{}</th></tr></thead><tbody>",
             esc(t(lang, "pay.document")),
+            esc(t(lang, "pay.due")),
+            esc(t(lang, "pay.days_overdue")),
+            esc(t(lang, "pay.open")),
+        );
+        // On a phone each row stacks, each cell labelled by its column (data-label).
+        let (due, days, open) = (
             esc(t(lang, "pay.due")),
             esc(t(lang, "pay.days_overdue")),
             esc(t(lang, "pay.open")),
@@ -146,14 +158,15 @@ pub fn statement(
         for i in &s.open_items {
             let _ = write!(
                 b,
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><th scope=\"row\">{}</th><td data-label=\"{due}\">{}</td>\
+                 <td class=\"n\" data-label=\"{days}\">{}</td><td class=\"n\" data-label=\"{open}\">{}</td></tr>",
                 esc(&i.number),
                 esc(&format_date(i.due, code)),
                 i.days_overdue.max(0),
                 esc(&format_money(i.open, &i.currency, code)),
             );
         }
-        b.push_str("</tbody></table></div>");
+        b.push_str("</tbody></table>");
     }
     b.push_str("</section>");
 

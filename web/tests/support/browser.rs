@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use arrears_engine::testkit::in_ci;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -20,10 +21,6 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The key W3C WebDriver names an element reference by
 /// (`element-6066-11e4-a52e-4f735466cecf`).
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
 
 /// Where screenshots are saved.
 pub fn screenshot_dir() -> PathBuf {
