@@ -54,3 +54,11 @@ id_type!(
     /// An interest note (its ledger document has a `DocumentId` of its own).
     InterestNoteId
 );
+id_type!(
+    /// A case's secret debtor-page link (the token itself is never stored).
+    PayLinkId
+);
+id_type!(
+    /// A file a debtor uploaded through the debtor page (a proof of payment).
+    UploadId
+);

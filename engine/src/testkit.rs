@@ -30,7 +30,9 @@ impl std::fmt::Debug for TestDb {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn in_ci() -> bool {
+/// Whether this runs in CI (`CI` set to anything but empty, `false` or `0`), where a missing
+/// service or tool fails a test instead of skipping it.
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 

@@ -472,6 +472,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 connectors,
                 secure_cookies: crate::server::secure_cookies_for(listen, &outbound.public_url),
                 outbound,
+                debtor_page: crate::pay::DebtorPage::from_env().map_err(anyhow::Error::msg)?,
             };
             crate::server::serve(store, listen, &db, settings).await
         }

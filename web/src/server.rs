@@ -24,6 +24,8 @@ pub struct Settings {
     pub connectors: Option<std::path::PathBuf>,
     /// Templates, channels and the debtor page's base URL.
     pub outbound: crate::worker::Outbound,
+    /// The debtor page's upload size and rate limits.
+    pub debtor_page: crate::pay::DebtorPage,
     /// Whether session cookies are marked `Secure` (sent over https only): true unless the
     /// server listens on loopback and its public URL is plain http (`secure_cookies_for`).
     pub secure_cookies: bool,
@@ -43,6 +45,10 @@ impl Default for Settings {
             connectors: None,
             outbound: crate::worker::Outbound::from_env(),
             secure_cookies: true,
+            debtor_page: crate::pay::DebtorPage::from_env().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "debtor page limits refused: the defaults apply");
+                crate::pay::DebtorPage::default()
+            }),
         }
     }
 }
@@ -67,10 +73,12 @@ pub fn app_with(store: Store, settings: Settings) -> axum::Router {
         inbound: std::sync::Arc::new(settings.inbound),
         delivery_token: settings.outbound.delivery_token.clone(),
         secure_cookies: settings.secure_cookies,
+        public_url: settings.outbound.public_url.clone(),
     };
     api::router(state.clone())
         .merge(crate::ui::router(state.clone()))
         .merge(crate::access::login::router(state.clone()))
+        .merge(crate::pay::router(state.clone(), settings.debtor_page))
         .route(
             "/metrics",
             axum::routing::get(metrics).with_state(state.clone()),
@@ -144,7 +152,10 @@ pub async fn serve(
         let sources: Vec<&str> = settings.inbound.names().collect();
         tracing::info!(sources = %sources.join(","), "inbound webhooks accepted");
     }
-    axum::serve(listener, app_with(store.clone(), settings))
+    // The client's address feeds the debtor page's rate limit.
+    let app = app_with(store.clone(), settings)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server stopped")?;

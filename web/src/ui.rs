@@ -1,6 +1,6 @@
 //! The server-rendered UI. For now one overview page: the portfolio's aging totals and the
-//! customers most overdue, with links into the API. The collectors' inbox, case pages and
-//! the debtor page come with the web issue.
+//! customers most overdue, with links into the API. The collectors' inbox and case pages
+//! come with the web issue; the debtor page is `crate::pay`.
 
 use std::fmt::Write;
 
@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
     Router::new().route("/", get(overview)).with_state(state)
 }
 
+/// Text made safe for HTML content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

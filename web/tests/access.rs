@@ -27,6 +27,10 @@ const PAGES: &[(&str, &str)] = &[
     ("POST", "/login"),
     ("POST", "/logout"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/pay/assets/debtor.css"),
+    ("GET", "/pay/{token}"),
+    ("POST", "/pay/{token}/proof"),
+    ("POST", "/pay/{token}/promise"),
 ];
 
 /// What may be called without credentials; a change here is a decision, not an accident.
@@ -37,6 +41,10 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/login"),
     ("POST", "/api/v1/delivery-reports"),
     ("POST", "/api/v1/webhooks/{source}/{resource}"),
+    ("GET", "/pay/assets/debtor.css"),
+    ("GET", "/pay/{token}"),
+    ("POST", "/pay/{token}/proof"),
+    ("POST", "/pay/{token}/promise"),
 ];
 
 struct App {

@@ -102,6 +102,7 @@ async fn the_archive_approval_duplicates_and_print_batch_over_http() -> anyhow::
                 connectors: None,
                 outbound,
                 secure_cookies: false,
+                ..Default::default()
             },
         ))
         .await?;

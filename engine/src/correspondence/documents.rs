@@ -8,7 +8,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::Digest;
 
 use crate::ids::{CaseId, CustomerId};
 use crate::runtime::case::{history, ledger_facts};
@@ -307,19 +306,15 @@ pub(super) async fn insert_pay_link(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let hash = hex(&sha2::Sha256::digest(token.as_bytes()));
-    on!(tx, c, DB, PG => {
-        sqlx::query(
-            "INSERT INTO pay_links (case_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, 'system', $3, $4)",
-        )
-        .bind(case_id)
-        .bind(hash)
-        .bind(now)
-        .bind(now + Duration::days(PAY_LINK_DAYS))
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-    })?;
+    crate::store::pay_links::insert_link_in(
+        tx,
+        CaseId(case_id),
+        &crate::store::pay_links::token_hash(token),
+        "system",
+        now,
+        now + Duration::days(PAY_LINK_DAYS),
+    )
+    .await?;
     Ok(())
 }
 
@@ -426,21 +421,7 @@ pub(super) fn context(
 ) -> RenderContext {
     use crate::ledger::customer::ContactKind;
     let c = &facts.customer;
-    let cond = facts.context(today, None, None, Default::default());
-    let mut open_items: Vec<OpenItemView> = cond
-        .invoices
-        .iter()
-        .filter(|i| i.open > rust_decimal::Decimal::ZERO)
-        .map(|i| OpenItemView {
-            number: i.number.clone(),
-            due: i.due.unwrap_or(today),
-            days_overdue: i.days_overdue,
-            gross: i.gross,
-            open: i.open,
-            currency: i.currency.clone(),
-        })
-        .collect();
-    open_items.sort_by(|a, b| a.due.cmp(&b.due).then(a.number.cmp(&b.number)));
+    let (balance, open_items) = statement(facts, today);
     RenderContext {
         language: c.language.clone(),
         today,
@@ -467,15 +448,7 @@ pub(super) fn context(
                 .unwrap_or_default()
                 .to_string(),
         },
-        balance: BalanceView {
-            total: cond.balance.total,
-            overdue: cond.balance.overdue,
-            currency: if cond.balance.currency.is_empty() {
-                "PLN".into()
-            } else {
-                cond.balance.currency.clone()
-            },
-        },
+        balance,
         open_items,
         case: CaseView {
             id: case.id,
@@ -494,6 +467,39 @@ pub(super) fn context(
         },
         invoice: None,
     }
+}
+
+/// What the customer owes today: the balance and the open receivables, oldest due first.
+/// Documents and the debtor page show the same statement.
+pub fn statement(
+    facts: &crate::runtime::case::LedgerFacts,
+    today: NaiveDate,
+) -> (BalanceView, Vec<OpenItemView>) {
+    let cond = facts.context(today, None, None, Default::default());
+    let mut open_items: Vec<OpenItemView> = cond
+        .invoices
+        .iter()
+        .filter(|i| i.open > rust_decimal::Decimal::ZERO)
+        .map(|i| OpenItemView {
+            number: i.number.clone(),
+            due: i.due.unwrap_or(today),
+            days_overdue: i.days_overdue,
+            gross: i.gross,
+            open: i.open,
+            currency: i.currency.clone(),
+        })
+        .collect();
+    open_items.sort_by(|a, b| a.due.cmp(&b.due).then(a.number.cmp(&b.number)));
+    let balance = BalanceView {
+        total: cond.balance.total,
+        overdue: cond.balance.overdue,
+        currency: if cond.balance.currency.is_empty() {
+            "PLN".into()
+        } else {
+            cond.balance.currency.clone()
+        },
+    };
+    (balance, open_items)
 }
 
 pub(super) fn new_token() -> String {

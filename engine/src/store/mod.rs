@@ -15,6 +15,7 @@ pub mod inbound;
 pub mod interest_notes;
 mod ledger;
 mod open_items;
+pub mod pay_links;
 mod pg_bulk;
 pub mod pull;
 pub(crate) mod reports;
@@ -308,6 +309,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "pull_connectors",
         sqlite: include_str!("../../../migrations/sqlite/0009_pull_connectors.sql"),
         postgres: include_str!("../../../migrations/postgres/0009_pull_connectors.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "debtor_page",
+        sqlite: include_str!("../../../migrations/sqlite/0010_debtor_page.sql"),
+        postgres: include_str!("../../../migrations/postgres/0010_debtor_page.sql"),
     },
 ];
 

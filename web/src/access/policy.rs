@@ -100,6 +100,17 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/documents/{id}/duplicate", COLLECTORS),
     ("GET", "/api/v1/documents/print-batch", ANYONE),
     ("POST", "/api/v1/invoices/{id}/print", COLLECTORS),
+    // The debtor page: its secret link is the credential, its forms carry the link's nonce.
+    ("GET", "/pay/assets/debtor.css", Access::Public),
+    ("GET", "/pay/{token}", Access::Public),
+    ("POST", "/pay/{token}/proof", Access::Public),
+    ("POST", "/pay/{token}/promise", Access::Public),
+    // Debtor-page links and what debtors uploaded.
+    ("GET", "/api/v1/cases/{id}/pay-links", ANYONE),
+    ("POST", "/api/v1/cases/{id}/pay-links", COLLECTORS),
+    ("DELETE", "/api/v1/pay-links/{id}", COLLECTORS),
+    ("GET", "/api/v1/cases/{id}/uploads", ANYONE),
+    ("GET", "/api/v1/uploads/{id}/content", ANYONE),
     // Gateways prove themselves with the delivery token (`ARREARS_DELIVERY_TOKEN`).
     ("POST", "/api/v1/delivery-reports", Access::Public),
     // Interest.

@@ -9,6 +9,7 @@ mod documents;
 pub mod error;
 mod interest;
 mod ledger;
+mod pay_links;
 mod subscriptions;
 mod webhooks;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub delivery_token: Option<String>,
     /// Whether session cookies carry `Secure` (see `access::session`).
     pub secure_cookies: bool,
+    /// The base of debtor-page links handed out by the API.
+    pub public_url: String,
 }
 
 #[derive(OpenApi)]
@@ -57,6 +60,7 @@ pub struct AppState {
         (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
         (name = "bank", description = "Bank credits waiting for manual matching"),
         (name = "access", description = "Users and API tokens (admins only)"),
+        (name = "pay-links", description = "Debtor-page links (made, listed, revoked) and the proofs of payment debtors uploaded"),
         (name = "webhooks", description = "Signed inbound webhooks from billing systems; outbound webhook subscriptions and their delivery log"),
     )
 )]
@@ -74,7 +78,8 @@ pub fn router(state: AppState) -> axum::Router {
                 .merge(bank::router())
                 .merge(webhooks::router())
                 .merge(subscriptions::router())
-                .merge(access::router()),
+                .merge(access::router())
+                .merge(pay_links::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

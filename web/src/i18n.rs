@@ -1,0 +1,277 @@
+//! The UI's words in English and Polish: a message catalogue looked up by key and language,
+//! English when a language or a key is missing. Pages (the debtor page now, the collectors'
+//! UI later) take every human-readable string from here; amounts and dates are formatted by
+//! the correspondence's locale helpers, not here.
+
+/// A language the UI speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Pl,
+}
+
+impl Lang {
+    /// The UI language for a customer's or user's language code; English for any other.
+    pub fn of(code: &str) -> Lang {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "pl" => Lang::Pl,
+            _ => Lang::En,
+        }
+    }
+
+    /// The code for `<html lang>` and the locale helpers.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Pl => "pl",
+        }
+    }
+
+    fn catalogue(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Lang::En => EN,
+            Lang::Pl => PL,
+        }
+    }
+}
+
+/// The message `key` in `lang`, in English when the language lacks it, and the key itself
+/// when no language has it (a visible mistake rather than an empty string).
+pub fn t(lang: Lang, key: &'static str) -> &'static str {
+    let find = |l: Lang| l.catalogue().iter().find(|(k, _)| *k == key).map(|e| e.1);
+    find(lang).or_else(|| find(Lang::En)).unwrap_or(key)
+}
+
+/// The message `key` with each `{name}` replaced by its value.
+pub fn tf(lang: Lang, key: &'static str, args: &[(&str, &str)]) -> String {
+    let mut text = t(lang, key).to_string();
+    for (name, value) in args {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+const EN: &[(&str, &str)] = &[
+    ("pay.title", "Your account"),
+    ("pay.creditor", "Creditor: {name}"),
+    ("pay.greeting", "Statement for {name} as of {date}"),
+    ("pay.items", "Open items"),
+    ("pay.document", "Document"),
+    ("pay.due", "Due date"),
+    ("pay.days_overdue", "Days overdue"),
+    ("pay.open", "Amount open"),
+    ("pay.balance", "Balance"),
+    ("pay.overdue", "of which overdue"),
+    ("pay.nothing_open", "Nothing is open on your account."),
+    ("pay.proof.title", "Send a proof of payment"),
+    (
+        "pay.proof.hint",
+        "A PDF, JPEG or PNG file of at most {size} MB.",
+    ),
+    ("pay.proof.file", "Proof of payment file"),
+    ("pay.proof.submit", "Send the proof"),
+    ("pay.promise.title", "Promise to pay"),
+    (
+        "pay.promise.hint",
+        "Tell us when you will pay and how much; we will wait until then.",
+    ),
+    ("pay.promise.date", "Payment date"),
+    ("pay.promise.amount", "Amount"),
+    ("pay.promise.submit", "Send the promise"),
+    ("pay.thanks.title", "Thank you"),
+    (
+        "pay.thanks.proof",
+        "We have received your proof of payment. We will check it and update your account.",
+    ),
+    (
+        "pay.thanks.promise",
+        "We have recorded your promise to pay {amount} by {date}.",
+    ),
+    ("pay.back", "Back to your account"),
+    ("pay.errors", "Please correct the marked fields."),
+    ("error.invalid_link.title", "This link is not valid"),
+    (
+        "error.invalid_link.text",
+        "The link may have expired or been withdrawn. Please contact your creditor for a new one.",
+    ),
+    ("error.too_large.title", "The file is too large"),
+    (
+        "error.too_large.text",
+        "Files of at most {size} MB are accepted. Please send a smaller file.",
+    ),
+    ("error.bad_type.title", "This file type is not accepted"),
+    (
+        "error.bad_type.text",
+        "Only PDF, JPEG and PNG files are accepted; the file sent is none of them, whatever its name says.",
+    ),
+    ("error.no_file", "Choose a file to send."),
+    ("error.forbidden.title", "The form has expired"),
+    (
+        "error.forbidden.text",
+        "Please open the page again and send the form from there.",
+    ),
+    ("error.rate.title", "Too many requests"),
+    (
+        "error.rate.text",
+        "Please wait {seconds} seconds before trying again.",
+    ),
+    ("error.internal.title", "Something went wrong"),
+    (
+        "error.internal.text",
+        "Please try again later. Nothing was changed.",
+    ),
+    ("error.date.missing", "Enter a date like 2026-12-31."),
+    ("error.date.past", "The date cannot be in the past."),
+    (
+        "error.date.far",
+        "The date can be at most {days} days ahead.",
+    ),
+    ("error.amount.missing", "Enter an amount like 120.50."),
+    (
+        "error.amount.positive",
+        "The amount must be more than zero.",
+    ),
+    (
+        "error.amount.balance",
+        "The amount cannot be more than the balance ({balance}).",
+    ),
+];
+
+const PL: &[(&str, &str)] = &[
+    ("pay.title", "Twoje rozliczenie"),
+    ("pay.creditor", "Wierzyciel: {name}"),
+    ("pay.greeting", "Zestawienie dla {name} na dzień {date}"),
+    ("pay.items", "Nierozliczone dokumenty"),
+    ("pay.document", "Dokument"),
+    ("pay.due", "Termin płatności"),
+    ("pay.days_overdue", "Dni po terminie"),
+    ("pay.open", "Do zapłaty"),
+    ("pay.balance", "Saldo"),
+    ("pay.overdue", "w tym przeterminowane"),
+    (
+        "pay.nothing_open",
+        "Na Twoim koncie nie ma nierozliczonych dokumentów.",
+    ),
+    ("pay.proof.title", "Prześlij potwierdzenie zapłaty"),
+    (
+        "pay.proof.hint",
+        "Plik PDF, JPEG lub PNG o rozmiarze najwyżej {size} MB.",
+    ),
+    ("pay.proof.file", "Plik z potwierdzeniem zapłaty"),
+    ("pay.proof.submit", "Wyślij potwierdzenie"),
+    ("pay.promise.title", "Deklaracja zapłaty"),
+    (
+        "pay.promise.hint",
+        "Podaj, kiedy i ile zapłacisz; do tego dnia wstrzymamy działania.",
+    ),
+    ("pay.promise.date", "Data zapłaty"),
+    ("pay.promise.amount", "Kwota"),
+    ("pay.promise.submit", "Wyślij deklarację"),
+    ("pay.thanks.title", "Dziękujemy"),
+    (
+        "pay.thanks.proof",
+        "Otrzymaliśmy potwierdzenie zapłaty. Sprawdzimy je i zaktualizujemy Twoje rozliczenie.",
+    ),
+    (
+        "pay.thanks.promise",
+        "Zapisaliśmy deklarację zapłaty {amount} do dnia {date}.",
+    ),
+    ("pay.back", "Wróć do rozliczenia"),
+    ("pay.errors", "Popraw zaznaczone pola."),
+    ("error.invalid_link.title", "Ten link jest nieważny"),
+    (
+        "error.invalid_link.text",
+        "Link mógł wygasnąć lub zostać wycofany. Skontaktuj się z wierzycielem, aby otrzymać nowy.",
+    ),
+    ("error.too_large.title", "Plik jest za duży"),
+    (
+        "error.too_large.text",
+        "Przyjmujemy pliki o rozmiarze najwyżej {size} MB. Prześlij mniejszy plik.",
+    ),
+    (
+        "error.bad_type.title",
+        "Ten rodzaj pliku nie jest przyjmowany",
+    ),
+    (
+        "error.bad_type.text",
+        "Przyjmujemy tylko pliki PDF, JPEG i PNG; przesłany plik nie jest żadnym z nich, niezależnie od nazwy.",
+    ),
+    ("error.no_file", "Wybierz plik do wysłania."),
+    ("error.forbidden.title", "Formularz wygasł"),
+    (
+        "error.forbidden.text",
+        "Otwórz stronę ponownie i wyślij formularz stamtąd.",
+    ),
+    ("error.rate.title", "Zbyt wiele żądań"),
+    (
+        "error.rate.text",
+        "Odczekaj {seconds} s i spróbuj ponownie.",
+    ),
+    ("error.internal.title", "Coś poszło nie tak"),
+    (
+        "error.internal.text",
+        "Spróbuj ponownie później. Niczego nie zmieniono.",
+    ),
+    ("error.date.missing", "Podaj datę w postaci 2026-12-31."),
+    ("error.date.past", "Data nie może być z przeszłości."),
+    (
+        "error.date.far",
+        "Data może być najwyżej {days} dni naprzód.",
+    ),
+    ("error.amount.missing", "Podaj kwotę w postaci 120,50."),
+    ("error.amount.positive", "Kwota musi być większa od zera."),
+    (
+        "error.amount.balance",
+        "Kwota nie może przekraczać salda ({balance}).",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(l: Lang) -> Vec<&'static str> {
+        let mut k: Vec<&str> = l.catalogue().iter().map(|e| e.0).collect();
+        k.sort_unstable();
+        k
+    }
+
+    #[test]
+    fn every_key_exists_in_both_languages_once() {
+        let (en, pl) = (keys(Lang::En), keys(Lang::Pl));
+        let missing_pl: Vec<_> = en.iter().filter(|k| !pl.contains(k)).collect();
+        let missing_en: Vec<_> = pl.iter().filter(|k| !en.contains(k)).collect();
+        assert!(missing_pl.is_empty(), "missing in Polish: {missing_pl:?}");
+        assert!(missing_en.is_empty(), "missing in English: {missing_en:?}");
+        let mut dedup = en.clone();
+        dedup.dedup();
+        assert_eq!(dedup, en, "a key is listed twice");
+    }
+
+    #[test]
+    fn placeholders_agree_between_languages() {
+        let names = |s: &str| {
+            let mut v: Vec<String> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|x| x.0.to_string()))
+                .collect();
+            v.sort();
+            v
+        };
+        for (key, en) in EN {
+            assert_eq!(names(en), names(t(Lang::Pl, key)), "{key}");
+        }
+    }
+
+    #[test]
+    fn lookup_falls_back_to_english_then_to_the_key() {
+        assert_eq!(t(Lang::Pl, "pay.balance"), "Saldo");
+        assert_eq!(t(Lang::of("de"), "pay.balance"), "Balance");
+        assert_eq!(t(Lang::Pl, "no.such.key"), "no.such.key");
+        assert_eq!(
+            tf(Lang::En, "error.date.far", &[("days", "60")]),
+            "The date can be at most 60 days ahead."
+        );
+    }
+}
