@@ -11,6 +11,7 @@ pub mod cli;
 pub mod connector;
 pub mod documents;
 pub mod i18n;
+pub mod inbox;
 pub mod interest;
 pub mod output;
 pub mod pay;

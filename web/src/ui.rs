@@ -1,6 +1,6 @@
-//! The server-rendered UI. For now one overview page: the portfolio's aging totals and the
-//! customers most overdue, with links into the API. The collectors' inbox and case pages
-//! come with the web issue; the debtor page is `crate::pay`.
+//! The server-rendered overview page: the portfolio's aging totals and the customers most
+//! overdue, with links into the API. The collectors' inbox and case pages are
+//! `crate::inbox`; the debtor page is `crate::pay`.
 
 use std::fmt::Write;
 
@@ -16,7 +16,11 @@ use arrears_engine::store::AgingQuery;
 use crate::api::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/", get(overview)).with_state(state)
+    Router::new()
+        .route("/", get(overview))
+        // Browsers ask for it on every page; there is none, and asking needs no sign-in.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .with_state(state)
 }
 
 /// Text made safe for HTML content and attribute values.

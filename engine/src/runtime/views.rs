@@ -112,6 +112,38 @@ pub async fn outbox(store: &Store) -> Result<Vec<OutboxLine>, StoreError> {
     Ok(rows)
 }
 
+/// One case as it is now (no lock), or `None`.
+pub async fn case(store: &Store, id: i64) -> Result<Option<super::case::CaseRow>, StoreError> {
+    let mut tx = store.read().await?;
+    let row = on!(&mut tx, c, DB, PG => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM cases WHERE id = $1",
+            super::case::CASE_COLUMNS
+        )))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+    })?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// A case's tasks, open ones first, then the rest newest first.
+pub async fn case_tasks(store: &Store, case: i64) -> Result<Vec<TaskRow>, StoreError> {
+    let mut tx = store.read().await?;
+    let rows = on!(&mut tx, c, DB, PG => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE case_id = $1 \
+             ORDER BY CASE WHEN status IN ('open', 'claimed', 'snoozed') THEN 0 ELSE 1 END, id DESC"
+        )))
+        .bind(case)
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
 /// Open tasks, for a user (assigned to them, or to one of their roles) or for everyone.
 pub async fn inbox(
     store: &Store,

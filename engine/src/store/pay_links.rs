@@ -328,9 +328,17 @@ impl Store {
 
     /// The customer's name and language, balance and open items as of the clock's today.
     pub async fn debtor_statement(&self, link: &DebtorLink) -> Result<DebtorStatement, StoreError> {
+        self.customer_statement(link.customer_id).await
+    }
+
+    /// A customer's name and language, balance and open items as of the clock's today.
+    pub async fn customer_statement(
+        &self,
+        customer: CustomerId,
+    ) -> Result<DebtorStatement, StoreError> {
         let today = self.clock().today();
         let mut tx = self.read().await?;
-        let facts = crate::runtime::case::ledger_facts(&mut tx, link.customer_id, today).await?;
+        let facts = crate::runtime::case::ledger_facts(&mut tx, customer, today).await?;
         tx.commit().await?;
         let (balance, open_items) = crate::correspondence::documents::statement(&facts, today);
         Ok(DebtorStatement {

@@ -95,16 +95,28 @@ struct Next {
 async fn page(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<Next>) -> Response {
     form(
         &st,
-        words(&headers),
+        &headers,
         StatusCode::OK,
         None,
         local_target(q.next.as_deref()),
     )
 }
 
-/// The login form with a fresh double-submit token.
-fn form(st: &AppState, w: &Words, status: StatusCode, error: Option<&str>, next: &str) -> Response {
-    let token = secret::random_secret();
+/// The login form with its double-submit token: the browser's current one when it has one,
+/// so that a second request for the page (another tab, a favicon sent to the login page)
+/// does not void the form already shown; else a fresh one.
+fn form(
+    st: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+) -> Response {
+    let w = words(headers);
+    let token = cookie(headers, LOGIN_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .unwrap_or_else(secret::random_secret);
     let error = error
         .map(|e| format!("<p role=\"alert\" class=\"error\">{}</p>", esc(e)))
         .unwrap_or_default();
@@ -152,7 +164,7 @@ async fn login(
     let next = local_target(c.next.as_deref()).to_string();
     let form_token_ok = cookie(&headers, LOGIN_COOKIE).is_some_and(|t| secret::same(t, &c.csrf));
     if !form_token_ok {
-        return form(&st, w, StatusCode::FORBIDDEN, Some(w.expired), &next);
+        return form(&st, &headers, StatusCode::FORBIDDEN, Some(w.expired), &next);
     }
     match check_password(&st, &c.name, c.password).await {
         Ok(Some(user)) => match start_session(&st, user.id).await {
@@ -175,7 +187,13 @@ async fn login(
         },
         Ok(None) => {
             tracing::info!(user = %c.name, "login refused");
-            form(&st, w, StatusCode::UNAUTHORIZED, Some(w.refused), &next)
+            form(
+                &st,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                Some(w.refused),
+                &next,
+            )
         }
         Err(e) => unavailable(e),
     }

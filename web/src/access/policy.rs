@@ -56,6 +56,13 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/login", Access::Public),
     ("POST", "/logout", ANYONE),
     ("GET", "/", ANYONE),
+    ("GET", "/favicon.ico", Access::Public),
+    // The collectors' desk: everyone reads, collectors work tasks.
+    ("GET", "/tasks", ANYONE),
+    ("GET", "/cases/{id}", ANYONE),
+    ("POST", "/tasks/{id}/complete", COLLECTORS),
+    ("POST", "/tasks/{id}/forward", COLLECTORS),
+    ("POST", "/tasks/{id}/snooze", COLLECTORS),
     // Ledger.
     ("GET", "/api/v1/customers", ANYONE),
     ("POST", "/api/v1/customers", SUPERVISORS),

@@ -93,7 +93,8 @@ impl Browser {
                 "goog:chromeOptions": {
                     "binary": CHROMIUM,
                     "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                             "--disable-dev-shm-usage", format!("--window-size={width},{height}")]
+                             "--disable-dev-shm-usage", "--lang=en-US",
+                             format!("--window-size={width},{height}")]
                 }
             }}
         });

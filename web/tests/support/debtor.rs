@@ -91,7 +91,16 @@ fn invoice(number: &str, customer: &str, due: &str, amount: &str) -> anyhow::Res
 impl Debtors {
     /// The portfolio on `db`, served with the debtor page's limits `page`.
     pub async fn spawn(db: &TestDb, page: DebtorPage) -> anyhow::Result<Debtors> {
-        let dir = scenario_dir(SCENARIO);
+        Debtors::spawn_with(db, page, SCENARIO).await
+    }
+
+    /// The same portfolio with the cases on `scenario` (id `debtor-page`).
+    pub async fn spawn_with(
+        db: &TestDb,
+        page: DebtorPage,
+        scenario: &str,
+    ) -> anyhow::Result<Debtors> {
+        let dir = scenario_dir(scenario);
         let clock = Arc::new(ManualClock::at_date(date(TODAY)));
         let store = db.open(clock.clone()).await?;
         let mut outbound = Outbound::from_env();
@@ -141,6 +150,8 @@ impl Debtors {
             Settings {
                 outbound,
                 debtor_page: page,
+                // Reached over plain http on loopback, as `serve` decides for such a server.
+                secure_cookies: false,
                 ..Default::default()
             },
         ))

@@ -1,0 +1,569 @@
+//! The collectors' desk, server-rendered: the task inbox (my tasks and everyone's, sorted by
+//! due date or by the amount overdue), the case page (customer, balance, open items, the open
+//! tasks with their forms, the history timeline with the engine's explanations, documents),
+//! and the task forms (complete with an outcome and the step's fields, forward to a user with
+//! a comment, set a next-contact date). Forms post with the session's CSRF token and answer
+//! with a redirect back to the case; the access policy decides who may post them.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use arrears_engine::correspondence::DocumentFilter;
+use arrears_engine::correspondence::render::{format_date, format_money};
+use arrears_engine::ids::{CustomerId, TaskId};
+use arrears_engine::runtime::task::TaskRow;
+use arrears_engine::runtime::views;
+
+use crate::access::{CSRF_FIELD, Principal, Via};
+use crate::api::AppState;
+use crate::i18n::{Lang, t, tf};
+use crate::ui::esc;
+
+/// At most this many tasks on one inbox page.
+const INBOX_LIMIT: usize = 200;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/tasks", get(inbox))
+        .route("/cases/{id}", get(case_page))
+        .route("/tasks/{id}/complete", post(complete))
+        .route("/tasks/{id}/forward", post(forward))
+        .route("/tasks/{id}/snooze", post(snooze))
+        .with_state(state)
+}
+
+/// A page failed for a reason the user cannot act on: logged, shown as a short message.
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "page failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+fn lang_of(p: &Principal) -> Lang {
+    match &p.via {
+        Via::Session { language, .. } => Lang::of(language),
+        Via::Token => Lang::En,
+    }
+}
+
+/// The page around `body`: title, navigation, who is signed in.
+fn layout(lang: Lang, p: &Principal, title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · arrears</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem}}\
+         nav a{{margin-right:1rem}}table{{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}}\
+         th,td{{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}\
+         td.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}\
+         form.task{{border:1px solid #ccc;padding:.6rem;margin:.5rem 0}}label{{display:block;margin:.3rem 0}}\
+         input,select,textarea,button{{font:inherit;padding:.3rem}}\
+         :focus{{outline:3px solid #1a5fb4;outline-offset:2px}}\
+         @media (max-width:40rem){{table,thead,tbody,tr,td,th{{display:block}}thead{{display:none}}td{{border:0}}tr{{border-bottom:1px solid #ccc}}}}\
+         </style></head><body><nav><a href=\"/\">{overview}</a><a href=\"/tasks\">{inbox}</a></nav>\
+         {bar}<main><h1>{title}</h1>{body}</main></body></html>",
+        code = lang.code(),
+        title = esc(title),
+        overview = t(lang, "ui.overview"),
+        inbox = t(lang, "ui.inbox"),
+        bar = crate::access::login::signed_in_bar(p),
+    ))
+}
+
+fn csrf_input(p: &Principal) -> String {
+    p.csrf()
+        .map(|c| {
+            format!(
+                "<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">",
+                esc(c)
+            )
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize)]
+struct InboxParams {
+    /// `mine` (default) or `all`.
+    scope: Option<String>,
+    /// `due` (default) or `amount`.
+    sort: Option<String>,
+}
+
+/// The task inbox: my tasks (assigned to me, or unassigned for my role) or every open task.
+async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxParams>) -> Response {
+    let lang = lang_of(&p);
+    let all = q.scope.as_deref() == Some("all");
+    let by_amount = q.sort.as_deref() == Some("amount");
+    let me = p.actor().0;
+    let roles = vec![p.role.as_str().to_string()];
+    let tasks = match views::inbox(&st.store, (!all).then_some(me.as_str()), &roles).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
+    let tasks: Vec<TaskRow> = tasks.into_iter().take(INBOX_LIMIT).collect();
+    let today = st.store.clock().today();
+    let mut overdue: HashMap<i64, (rust_decimal::Decimal, String)> = HashMap::new();
+    for c in tasks.iter().filter_map(|t| t.customer_id) {
+        if overdue.contains_key(&c) {
+            continue;
+        }
+        match st.store.balances(Some(CustomerId(c)), today).await {
+            Ok(rows) => {
+                let (sum, cur) = rows
+                    .iter()
+                    .fold((Default::default(), String::new()), |acc, r| {
+                        (acc.0 + r.overdue, r.currency.code().to_string())
+                    });
+                overdue.insert(c, (sum, cur));
+            }
+            Err(e) => return internal(e),
+        }
+    }
+    let mut rows: Vec<&TaskRow> = tasks.iter().collect();
+    if by_amount {
+        let amount = |t: &TaskRow| {
+            t.customer_id
+                .and_then(|c| overdue.get(&c))
+                .map(|a| a.0)
+                .unwrap_or_default()
+        };
+        rows.sort_by(|a, b| amount(b).cmp(&amount(a)).then(a.id.cmp(&b.id)));
+    }
+    let link = |scope: &str, sort: &str, label: &str, current: bool| {
+        if current {
+            format!("<strong>{label}</strong>")
+        } else {
+            format!("<a href=\"/tasks?scope={scope}&amp;sort={sort}\">{label}</a>")
+        }
+    };
+    let (scope, sort) = (
+        if all { "all" } else { "mine" },
+        if by_amount { "amount" } else { "due" },
+    );
+    let mut body = format!(
+        "<p>{} · {} &nbsp;|&nbsp; {}: {} · {}</p>",
+        link("mine", sort, t(lang, "ui.mine"), !all),
+        link("all", sort, t(lang, "ui.all"), all),
+        t(lang, "ui.sort"),
+        link(scope, "due", t(lang, "ui.by_due"), !by_amount),
+        link(scope, "amount", t(lang, "ui.by_amount"), by_amount),
+    );
+    if rows.is_empty() {
+        let _ = write!(body, "<p id=\"empty\">{}</p>", t(lang, "ui.no_tasks"));
+    } else {
+        let _ = write!(
+            body,
+            "<table id=\"tasks\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
+            t(lang, "ui.task"),
+            t(lang, "ui.assigned"),
+            t(lang, "ui.due"),
+            t(lang, "ui.status"),
+            t(lang, "ui.overdue"),
+        );
+        for task in rows {
+            let title = match task.case_id {
+                Some(c) => format!(
+                    "<a href=\"/cases/{c}#task-{}\">{}</a>",
+                    task.id,
+                    esc(&task.title)
+                ),
+                None => esc(&task.title),
+            };
+            let amount = task
+                .customer_id
+                .and_then(|c| overdue.get(&c))
+                .map(|(a, cur)| format_money(*a, cur, lang.code()))
+                .unwrap_or_default();
+            let _ = write!(
+                body,
+                "<tr><td>{title}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(task
+                    .assignee
+                    .as_deref()
+                    .or(task.role.as_deref())
+                    .unwrap_or("")),
+                task.due_at
+                    .map(|d| format_date(d.date_naive(), lang.code()))
+                    .unwrap_or_default(),
+                esc(&task.status),
+                esc(&amount),
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    layout(lang, &p, t(lang, "ui.inbox"), &body).into_response()
+}
+
+/// A case: customer, balance, open items, open tasks with their forms, history, documents.
+async fn case_page(State(st): State<AppState>, p: Principal, Path(id): Path<i64>) -> Response {
+    let lang = lang_of(&p);
+    let case = match views::case(&st.store, id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                layout(lang, &p, t(lang, "ui.not_found"), ""),
+            )
+                .into_response();
+        }
+        Err(e) => return internal(e),
+    };
+    let filter = DocumentFilter {
+        case_id: Some(id),
+        limit: Some(100),
+        ..Default::default()
+    };
+    let (statement, tasks, history, documents) = match tokio::try_join!(
+        st.store.customer_statement(CustomerId(case.customer_id)),
+        views::case_tasks(&st.store, id),
+        views::case_history(&st.store, id),
+        st.store.archive(&filter),
+    ) {
+        Ok(x) => x,
+        Err(e) => return internal(e),
+    };
+    let code = lang.code();
+    let cur = &statement.balance.currency;
+    let mut body = format!(
+        "<p id=\"case-status\">{}: <strong>{}</strong> · {}: {} · {}: {}</p>\
+         <p id=\"balance\">{}: <strong>{}</strong>, {}: <strong>{}</strong></p>",
+        t(lang, "ui.status"),
+        esc(&case.status),
+        t(lang, "ui.scenario"),
+        esc(&case.scenario_id),
+        t(lang, "ui.step"),
+        esc(&case.step),
+        t(lang, "ui.balance"),
+        format_money(statement.balance.total, cur, code),
+        t(lang, "ui.overdue"),
+        format_money(statement.balance.overdue, cur, code),
+    );
+    if let Some(promise) = case.promise() {
+        let _ = write!(
+            body,
+            "<p id=\"promise\">{}</p>",
+            esc(&tf(
+                lang,
+                "ui.promise",
+                &[
+                    ("date", &format_date(promise.date, code)),
+                    ("amount", &format_money(promise.amount, cur, code)),
+                ]
+            ))
+        );
+    }
+    let _ = write!(
+        body,
+        "<h2>{}</h2><table id=\"items\"><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
+        t(lang, "ui.open_items"),
+        t(lang, "ui.document"),
+        t(lang, "ui.due"),
+        t(lang, "ui.days_overdue"),
+        t(lang, "ui.open"),
+    );
+    for i in &statement.open_items {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&i.number),
+            format_date(i.due, code),
+            i.days_overdue,
+            format_money(i.open, &i.currency, code)
+        );
+    }
+    body.push_str("</tbody></table>");
+    let _ = write!(body, "<h2>{}</h2>", t(lang, "ui.tasks"));
+    for task in &tasks {
+        body.push_str(&task_block(lang, &p, task));
+    }
+    let _ = write!(
+        body,
+        "<h2>{}</h2><table id=\"history\"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        t(lang, "ui.history"),
+        t(lang, "ui.when"),
+        t(lang, "ui.who"),
+        t(lang, "ui.what"),
+    );
+    for h in history.iter().rev() {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            h.at.format("%Y-%m-%d %H:%M"),
+            esc(&h.actor),
+            esc(&h.message)
+        );
+    }
+    body.push_str("</tbody></table>");
+    let _ = write!(
+        body,
+        "<h2>{}</h2><ul id=\"documents\">",
+        t(lang, "ui.documents")
+    );
+    for d in &documents {
+        let _ = write!(
+            body,
+            "<li><a href=\"/api/v1/documents/{id}/pdf\">{} ({})</a>: {}</li>",
+            esc(&d.template),
+            esc(&d.channel),
+            esc(&d.status),
+            id = d.id
+        );
+    }
+    body.push_str("</ul>");
+    let title = tf(
+        lang,
+        "ui.case_title",
+        &[("id", &id.to_string()), ("name", &statement.customer_name)],
+    );
+    layout(lang, &p, &title, &body).into_response()
+}
+
+/// A task with, while it is open, its forms: complete, forward, next contact.
+fn task_block(lang: Lang, p: &Principal, task: &TaskRow) -> String {
+    let id = task.id;
+    let mut out = format!(
+        "<section class=\"task\" id=\"task-{id}\"><h3>{}</h3><p>{}: {} · {}: {}</p>",
+        esc(&task.title),
+        t(lang, "ui.status"),
+        esc(&task.status),
+        t(lang, "ui.assigned"),
+        esc(task
+            .assignee
+            .as_deref()
+            .or(task.role.as_deref())
+            .unwrap_or(""))
+    );
+    if !matches!(task.status.as_str(), "open" | "claimed" | "snoozed") {
+        if let Some(o) = &task.outcome {
+            let _ = write!(out, "<p>{}: {}</p>", t(lang, "ui.outcome"), esc(o));
+        }
+        out.push_str("</section>");
+        return out;
+    }
+    let csrf = csrf_input(p);
+    let _ = write!(
+        out,
+        "<form class=\"task\" method=\"post\" action=\"/tasks/{id}/complete\">{csrf}\
+         <label for=\"outcome-{id}\">{}</label><select id=\"outcome-{id}\" name=\"outcome\">",
+        t(lang, "ui.outcome")
+    );
+    for o in task.outcomes() {
+        let _ = write!(out, "<option value=\"{0}\">{0}</option>", esc(&o));
+    }
+    out.push_str("</select>");
+    let fields: Vec<serde_json::Value> = serde_json::from_str(&task.form).unwrap_or_default();
+    for f in &fields {
+        let Some(name) = f["name"].as_str() else {
+            continue;
+        };
+        let label = f["label"].as_str().unwrap_or(name);
+        let input = match f["kind"].as_str().or(f["type"].as_str()) {
+            Some("date") => "<input type=\"date\"",
+            Some("amount") | Some("number") => "<input inputmode=\"decimal\"",
+            Some("bool") => "<input type=\"checkbox\" value=\"true\"",
+            _ => "<input",
+        };
+        let _ = write!(
+            out,
+            "<label for=\"f-{id}-{n}\">{}</label>{input} id=\"f-{id}-{n}\" name=\"f.{n}\">",
+            esc(label),
+            n = esc(name)
+        );
+    }
+    let _ = write!(
+        out,
+        "<button type=\"submit\" id=\"complete-{id}\">{}</button></form>",
+        t(lang, "ui.complete")
+    );
+    let _ = write!(
+        out,
+        "<form class=\"task\" method=\"post\" action=\"/tasks/{id}/forward\">{csrf}\
+         <label for=\"to-{id}\">{}</label><input id=\"to-{id}\" name=\"to\" required>\
+         <label for=\"comment-{id}\">{}</label><input id=\"comment-{id}\" name=\"comment\">\
+         <button type=\"submit\">{}</button></form>\
+         <form class=\"task\" method=\"post\" action=\"/tasks/{id}/snooze\">{csrf}\
+         <label for=\"until-{id}\">{}</label><input type=\"date\" id=\"until-{id}\" name=\"until\" required>\
+         <button type=\"submit\">{}</button></form></section>",
+        t(lang, "ui.forward_to"),
+        t(lang, "ui.comment"),
+        t(lang, "ui.forward"),
+        t(lang, "ui.next_contact"),
+        t(lang, "ui.set_next_contact"),
+    );
+    out
+}
+
+/// Where a task form goes back to: its case, or the inbox.
+async fn back(st: &AppState, task: i64) -> String {
+    let mut tx = match st.store.read().await {
+        Ok(tx) => tx,
+        Err(_) => return "/tasks".into(),
+    };
+    let case = arrears_engine::runtime::task::load(&mut tx, TaskId(task))
+        .await
+        .ok()
+        .and_then(|t| t.case_id);
+    let _ = tx.commit().await;
+    case.map(|c| format!("/cases/{c}"))
+        .unwrap_or_else(|| "/tasks".into())
+}
+
+/// A refused form: the reason, with a way back.
+fn refused(lang: Lang, p: &Principal, status: StatusCode, reason: &str, to: &str) -> Response {
+    let body = format!(
+        "<p id=\"error\" role=\"alert\">{}</p><p><a href=\"{}\">{}</a></p>",
+        esc(reason),
+        esc(to),
+        t(lang, "ui.back")
+    );
+    (status, layout(lang, p, t(lang, "ui.refused"), &body)).into_response()
+}
+
+fn runtime_refusal(e: arrears_engine::runtime::RuntimeError) -> (StatusCode, String) {
+    use arrears_engine::runtime::RuntimeError;
+    match e {
+        RuntimeError::NotFound(w) => (StatusCode::NOT_FOUND, format!("{w} not found")),
+        RuntimeError::Store(arrears_engine::store::StoreError::NotFound(w)) => {
+            (StatusCode::NOT_FOUND, format!("{w} not found"))
+        }
+        RuntimeError::Store(arrears_engine::store::StoreError::Conflict(m))
+        | RuntimeError::Refused(m)
+        | RuntimeError::Scenario(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+        other => {
+            tracing::error!(error = %other, "task form failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+        }
+    }
+}
+
+/// Completes a task with the outcome and the step's fields (`f.<name>`).
+async fn complete(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&p);
+    let to = back(&st, id).await;
+    let Some(outcome) = form
+        .iter()
+        .find(|(k, _)| k == "outcome")
+        .map(|e| e.1.clone())
+    else {
+        return refused(
+            lang,
+            &p,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t(lang, "ui.choose_outcome"),
+            &to,
+        );
+    };
+    let data: serde_json::Map<String, serde_json::Value> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("f.")?;
+            (!v.trim().is_empty()).then(|| (name.to_string(), serde_json::Value::from(v.trim())))
+        })
+        .collect();
+    match st
+        .runtime
+        .complete_task(
+            TaskId(id),
+            &outcome,
+            &serde_json::Value::Object(data),
+            p.actor().as_str(),
+        )
+        .await
+    {
+        Ok(()) => Redirect::to(&to).into_response(),
+        Err(e) => {
+            let (status, reason) = runtime_refusal(e);
+            refused(lang, &p, status, &reason, &to)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ForwardForm {
+    to: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Forwards a task to another user with a comment.
+async fn forward(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    axum::Form(f): axum::Form<ForwardForm>,
+) -> Response {
+    let lang = lang_of(&p);
+    let to = back(&st, id).await;
+    let user = f.to.trim();
+    if user.is_empty() {
+        return refused(
+            lang,
+            &p,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t(lang, "ui.name_user"),
+            &to,
+        );
+    }
+    let assignee = if user.contains(':') {
+        user.to_string()
+    } else {
+        format!("user:{user}")
+    };
+    match st
+        .runtime
+        .forward_task(TaskId(id), &assignee, &f.comment, p.actor().as_str())
+        .await
+    {
+        Ok(()) => Redirect::to(&to).into_response(),
+        Err(e) => {
+            let (status, reason) = runtime_refusal(e);
+            refused(lang, &p, status, &reason, &to)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SnoozeForm {
+    until: String,
+}
+
+/// Sets the next-contact date: the task re-opens then.
+async fn snooze(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    axum::Form(f): axum::Form<SnoozeForm>,
+) -> Response {
+    let lang = lang_of(&p);
+    let to = back(&st, id).await;
+    let Ok(until) = chrono::NaiveDate::parse_from_str(f.until.trim(), "%Y-%m-%d") else {
+        return refused(
+            lang,
+            &p,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t(lang, "ui.bad_date"),
+            &to,
+        );
+    };
+    match st
+        .runtime
+        .snooze_task(TaskId(id), until, p.actor().as_str())
+        .await
+    {
+        Ok(()) => Redirect::to(&to).into_response(),
+        Err(e) => {
+            let (status, reason) = runtime_refusal(e);
+            refused(lang, &p, status, &reason, &to)
+        }
+    }
+}
