@@ -176,6 +176,17 @@ const EN: &[(&str, &str)] = &[
     ("ui.choose_outcome", "Choose an outcome."),
     ("ui.name_user", "Name the user to forward the task to."),
     ("ui.bad_date", "Give the next contact date as a date."),
+    ("ui.approvals", "Letters to approve"),
+    ("ui.no_approvals", "No letter waits for approval."),
+    ("ui.approve", "Approve"),
+    ("ui.case", "Case"),
+    ("ui.prepared_by", "Prepared by"),
+    ("ui.approve_doc", "Approve document {id}"),
+    ("ui.approve_selected", "Approve the selected letters"),
+    (
+        "ui.choose_letters",
+        "Choose at least one letter to approve.",
+    ),
 ];
 
 const PL: &[(&str, &str)] = &[
@@ -309,6 +320,14 @@ const PL: &[(&str, &str)] = &[
         "Podaj użytkownika, któremu przekazać zadanie.",
     ),
     ("ui.bad_date", "Podaj datę następnego kontaktu."),
+    ("ui.approvals", "Pisma do zatwierdzenia"),
+    ("ui.no_approvals", "Żadne pismo nie czeka na zatwierdzenie."),
+    ("ui.approve", "Zatwierdź"),
+    ("ui.case", "Sprawa"),
+    ("ui.prepared_by", "Przygotował"),
+    ("ui.approve_doc", "Zatwierdź dokument {id}"),
+    ("ui.approve_selected", "Zatwierdź zaznaczone pisma"),
+    ("ui.choose_letters", "Zaznacz co najmniej jedno pismo."),
 ];
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The collectors' desk, server-rendered: the task inbox (my tasks and everyone's, sorted by
 //! due date or by the amount overdue), the case page (customer, balance, open items, the open
 //! tasks with their forms, the history timeline with the engine's explanations, documents),
-//! and the task forms (complete with an outcome and the step's fields, forward to a user with
+//! the letters waiting for approval (approved several at once, four eyes), and the task forms (complete with an outcome and the step's fields, forward to a user with
 //! a comment, set a next-contact date). Forms post with the session's CSRF token and answer
 //! with a redirect back to the case; the access policy decides who may post them.
 
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/complete", post(complete))
         .route("/tasks/{id}/forward", post(forward))
         .route("/tasks/{id}/snooze", post(snooze))
+        .route("/approvals", get(approvals).post(approve))
         .with_state(state)
 }
 
@@ -65,12 +66,13 @@ fn layout(lang: Lang, p: &Principal, title: &str, body: &str) -> Html<String> {
          input,select,textarea,button{{font:inherit;padding:.3rem}}\
          :focus{{outline:3px solid #1a5fb4;outline-offset:2px}}\
          @media (max-width:40rem){{table,thead,tbody,tr,td,th{{display:block}}thead{{display:none}}td{{border:0}}tr{{border-bottom:1px solid #ccc}}}}\
-         </style></head><body><nav><a href=\"/\">{overview}</a><a href=\"/tasks\">{inbox}</a></nav>\
+         </style></head><body><nav><a href=\"/\">{overview}</a><a href=\"/tasks\">{inbox}</a><a href=\"/approvals\">{approvals}</a></nav>\
          {bar}<main><h1>{title}</h1>{body}</main></body></html>",
         code = lang.code(),
         title = esc(title),
         overview = t(lang, "ui.overview"),
         inbox = t(lang, "ui.inbox"),
+        approvals = t(lang, "ui.approvals"),
         bar = crate::access::login::signed_in_bar(p),
     ))
 }
@@ -564,6 +566,108 @@ async fn snooze(
         Err(e) => {
             let (status, reason) = runtime_refusal(e);
             refused(lang, &p, status, &reason, &to)
+        }
+    }
+}
+
+/// Letters waiting for approval, oldest first, each with a checkbox: several are approved at
+/// once (four eyes: never one's own).
+async fn approvals(State(st): State<AppState>, p: Principal) -> Response {
+    let lang = lang_of(&p);
+    let mut waiting = match st
+        .store
+        .archive(&DocumentFilter {
+            status: Some(arrears_engine::correspondence::DocumentStatus::Prepared),
+            limit: Some(INBOX_LIMIT as i64),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => return internal(e),
+    };
+    waiting.reverse();
+    let mut body = String::new();
+    if waiting.is_empty() {
+        let _ = write!(body, "<p id=\"empty\">{}</p>", t(lang, "ui.no_approvals"));
+    } else {
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"/approvals\">{}<table id=\"approvals\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+            csrf_input(&p),
+            t(lang, "ui.approve"),
+            t(lang, "ui.document"),
+            t(lang, "ui.case"),
+            t(lang, "ui.prepared_by"),
+            t(lang, "ui.when"),
+        );
+        for d in &waiting {
+            let case = d
+                .case_id
+                .map(|c| format!("<a href=\"/cases/{c}\">{c}</a>"))
+                .unwrap_or_default();
+            let _ = write!(
+                body,
+                "<tr><td><input type=\"checkbox\" name=\"id\" value=\"{id}\" id=\"doc-{id}\" aria-label=\"{}\"></td>\
+                 <td><a href=\"/api/v1/documents/{id}/pdf\">{} ({})</a></td><td>{case}</td><td>{}</td><td>{}</td></tr>",
+                esc(&tf(lang, "ui.approve_doc", &[("id", &d.id.to_string())])),
+                esc(&d.template),
+                esc(&d.channel),
+                esc(&d.prepared_by),
+                d.prepared_at.format("%Y-%m-%d %H:%M"),
+                id = d.id,
+            );
+        }
+        let _ = write!(
+            body,
+            "</tbody></table><button type=\"submit\" id=\"approve\">{}</button></form>",
+            t(lang, "ui.approve_selected")
+        );
+    }
+    layout(lang, &p, t(lang, "ui.approvals"), &body).into_response()
+}
+
+/// Approves the checked letters, all or none.
+async fn approve(
+    State(st): State<AppState>,
+    p: Principal,
+    axum::Form(form): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&p);
+    let ids: Result<Vec<i64>, _> = form
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.parse::<i64>())
+        .collect();
+    let ids = match ids {
+        Ok(ids) if !ids.is_empty() => ids,
+        _ => {
+            return refused(
+                lang,
+                &p,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                t(lang, "ui.choose_letters"),
+                "/approvals",
+            );
+        }
+    };
+    match st.runtime.approve_documents(&ids, p.actor().as_str()).await {
+        Ok(_) => Redirect::to("/approvals").into_response(),
+        Err(arrears_engine::runtime::RuntimeError::Store(
+            arrears_engine::store::StoreError::Rejected(r),
+        )) => {
+            let reasons: Vec<String> = r.iter().map(|x| x.error.message.clone()).collect();
+            refused(
+                lang,
+                &p,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &reasons.join("; "),
+                "/approvals",
+            )
+        }
+        Err(e) => {
+            let (status, reason) = runtime_refusal(e);
+            refused(lang, &p, status, &reason, "/approvals")
         }
     }
 }

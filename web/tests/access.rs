@@ -33,6 +33,8 @@ const PAGES: &[(&str, &str)] = &[
     ("POST", "/tasks/{id}/complete"),
     ("POST", "/tasks/{id}/forward"),
     ("POST", "/tasks/{id}/snooze"),
+    ("GET", "/approvals"),
+    ("POST", "/approvals"),
     ("GET", "/pay/assets/debtor.css"),
     ("GET", "/pay/{token}"),
     ("POST", "/pay/{token}/proof"),

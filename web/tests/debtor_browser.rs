@@ -1,11 +1,12 @@
 //! The debtor page in a real headless Chromium on a phone-sized screen, on SQLite and
 //! PostgreSQL: the debtor opens the link, sees the balance, reaches the forms with the
-//! keyboard, uploads a PDF proof through the file input and sees the thank-you; the collector
-//! then has a verification task for the case. Screenshots of each stage are saved (see
-//! `support::browser::screenshot_dir`).
+//! keyboard, uploads a PDF proof through the file input and sees the thank-you; a collector
+//! then signs in in the same browser and finds the verification task in the inbox.
+//! Screenshots of each stage are saved (see `support::browser::screenshot_dir`).
 
 mod support;
 
+use arrears_engine::store::access::Role;
 use arrears_engine::testkit::TestDb;
 use arrears_web::pay::DebtorPage;
 use support::browser::Browser;
@@ -73,6 +74,27 @@ async fn a_debtor_uploads_a_pdf_proof_in_chromium_and_the_collector_sees_a_verif
             .screenshot(&format!("debtor-page-{b}-thank-you"))
             .await?;
         assert!(std::fs::metadata(&shot)?.len() > 0, "{b}");
+
+        // A collector signs in in the same browser and finds the verification task.
+        support::user(&app.store, "cora", Role::Collector, "cora-password-1").await?;
+        browser
+            .goto(&format!("{}/tasks?scope=all", app.base))
+            .await?;
+        browser.wait_for_heading("Sign in").await?;
+        browser.type_into("#name", "cora").await?;
+        browser.type_into("#password", "cora-password-1").await?;
+        browser
+            .click("form[action='/login'] button[type=submit]")
+            .await?;
+        browser.wait_for_heading("Tasks").await?;
+        let inbox = browser.text("#tasks").await?;
+        assert!(
+            inbox.contains("Check the proof of payment of Zażółć Gęślą Jaźń sp. z o.o."),
+            "{b}: {inbox}"
+        );
+        browser
+            .screenshot(&format!("debtor-page-{b}-collector-inbox"))
+            .await?;
         browser.quit().await?;
 
         let tasks = app.verification_tasks(app.pl_case).await?;

@@ -63,6 +63,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/tasks/{id}/complete", COLLECTORS),
     ("POST", "/tasks/{id}/forward", COLLECTORS),
     ("POST", "/tasks/{id}/snooze", COLLECTORS),
+    ("GET", "/approvals", ANYONE),
+    ("POST", "/approvals", SUPERVISORS),
     // Ledger.
     ("GET", "/api/v1/customers", ANYONE),
     ("POST", "/api/v1/customers", SUPERVISORS),

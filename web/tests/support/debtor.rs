@@ -66,6 +66,12 @@ fn customer(external_id: &str, name: &str, language: &str) -> CustomerInput {
         name: name.into(),
         category: "business".into(),
         language: language.into(),
+        // Letters need an address.
+        contacts: vec![arrears_engine::ledger::customer::Contact {
+            kind: arrears_engine::ledger::customer::ContactKind::Postal,
+            value: "ul. Prosta 1, 00-001 Warszawa".into(),
+            label: None,
+        }],
         ..Default::default()
     }
 }
