@@ -443,6 +443,22 @@ fn runtime_refusal(e: arrears_engine::runtime::RuntimeError) -> (StatusCode, Str
     }
 }
 
+/// What a task form answers: back to where it came from, or a page that says why not.
+fn answer(
+    done: Result<(), arrears_engine::runtime::RuntimeError>,
+    lang: Lang,
+    p: &Principal,
+    to: &str,
+) -> Response {
+    match done {
+        Ok(()) => Redirect::to(to).into_response(),
+        Err(e) => {
+            let (status, reason) = runtime_refusal(e);
+            refused(lang, p, status, &reason, to)
+        }
+    }
+}
+
 /// Completes a task with the outcome and the step's fields (`f.<name>`).
 async fn complete(
     State(st): State<AppState>,
@@ -472,7 +488,7 @@ async fn complete(
             (!v.trim().is_empty()).then(|| (name.to_string(), serde_json::Value::from(v.trim())))
         })
         .collect();
-    match st
+    let done = st
         .runtime
         .complete_task(
             TaskId(id),
@@ -480,14 +496,8 @@ async fn complete(
             &serde_json::Value::Object(data),
             p.actor().as_str(),
         )
-        .await
-    {
-        Ok(()) => Redirect::to(&to).into_response(),
-        Err(e) => {
-            let (status, reason) = runtime_refusal(e);
-            refused(lang, &p, status, &reason, &to)
-        }
-    }
+        .await;
+    answer(done, lang, &p, &to)
 }
 
 #[derive(Debug, Deserialize)]
@@ -521,17 +531,11 @@ async fn forward(
     } else {
         format!("user:{user}")
     };
-    match st
+    let done = st
         .runtime
         .forward_task(TaskId(id), &assignee, &f.comment, p.actor().as_str())
-        .await
-    {
-        Ok(()) => Redirect::to(&to).into_response(),
-        Err(e) => {
-            let (status, reason) = runtime_refusal(e);
-            refused(lang, &p, status, &reason, &to)
-        }
-    }
+        .await;
+    answer(done, lang, &p, &to)
 }
 
 #[derive(Debug, Deserialize)]
@@ -557,17 +561,11 @@ async fn snooze(
             &to,
         );
     };
-    match st
+    let done = st
         .runtime
         .snooze_task(TaskId(id), until, p.actor().as_str())
-        .await
-    {
-        Ok(()) => Redirect::to(&to).into_response(),
-        Err(e) => {
-            let (status, reason) = runtime_refusal(e);
-            refused(lang, &p, status, &reason, &to)
-        }
-    }
+        .await;
+    answer(done, lang, &p, &to)
 }
 
 /// Letters waiting for approval, oldest first, each with a checkbox: several are approved at

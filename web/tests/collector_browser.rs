@@ -52,14 +52,9 @@ async fn a_collector_records_a_promise_from_a_call_in_chromium_and_the_case_wait
         support::user(&app.store, "vic", Role::Viewer, "vic-password-1").await?;
 
         // The inbox sends a stranger to the login page, which comes back after signing in.
-        browser.goto(&format!("{}/tasks", app.base)).await?;
-        browser.wait_for_heading("Sign in").await?;
-        browser.type_into("#name", "cora").await?;
-        browser.type_into("#password", "cora-password-1").await?;
         browser
-            .click("form[action='/login'] button[type=submit]")
+            .sign_in(&app.base, "/tasks", "cora", "cora-password-1", "Tasks")
             .await?;
-        browser.wait_for_heading("Tasks").await?;
         let inbox = browser.text("#tasks").await?;
         assert!(
             inbox.contains("Call Zażółć Gęślą Jaźń sp. z o.o."),

@@ -78,15 +78,14 @@ async fn a_debtor_uploads_a_pdf_proof_in_chromium_and_the_collector_sees_a_verif
         // A collector signs in in the same browser and finds the verification task.
         support::user(&app.store, "cora", Role::Collector, "cora-password-1").await?;
         browser
-            .goto(&format!("{}/tasks?scope=all", app.base))
+            .sign_in(
+                &app.base,
+                "/tasks?scope=all",
+                "cora",
+                "cora-password-1",
+                "Tasks",
+            )
             .await?;
-        browser.wait_for_heading("Sign in").await?;
-        browser.type_into("#name", "cora").await?;
-        browser.type_into("#password", "cora-password-1").await?;
-        browser
-            .click("form[action='/login'] button[type=submit]")
-            .await?;
-        browser.wait_for_heading("Tasks").await?;
         let inbox = browser.text("#tasks").await?;
         assert!(
             inbox.contains("Check the proof of payment of Zażółć Gęślą Jaźń sp. z o.o."),

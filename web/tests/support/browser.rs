@@ -218,6 +218,25 @@ impl Browser {
         .map(|_| ())
     }
 
+    /// Opens `path` (under `base`) as a stranger, signs in on the login page it leads to,
+    /// and waits for the page to come back with `heading`.
+    pub async fn sign_in(
+        &self,
+        base: &str,
+        path: &str,
+        name: &str,
+        password: &str,
+        heading: &str,
+    ) -> anyhow::Result<()> {
+        self.goto(&format!("{base}{path}")).await?;
+        self.wait_for_heading("Sign in").await?;
+        self.type_into("#name", name).await?;
+        self.type_into("#password", password).await?;
+        self.click("form[action='/login'] button[type=submit]")
+            .await?;
+        self.wait_for_heading(heading).await
+    }
+
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let e = self.find(css).await?;
         self.session_call("POST", &format!("/element/{}/click", e.0), json!({}))
