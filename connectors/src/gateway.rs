@@ -6,6 +6,9 @@
 //! names the provider's message id in the answer; it is kept so a delivery report can find
 //! the document.
 //!
+//! An `https://` gateway's certificate is checked against the system's roots, plus those of
+//! the gateway's `ca_file` (PEM) when it has one.
+//!
 //! A 2xx answer is sent; 408, 429 and 5xx (and no answer) are retried by the outbox; any other
 //! 4xx is the provider refusing the message for good, and the document bounces.
 
@@ -33,6 +36,9 @@ pub struct GatewayConfig {
     pub body: String,
     #[serde(default)]
     pub id_pointer: Option<String>,
+    /// PEM certificates the gateway's certificate may chain to, beside the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn post() -> String {
@@ -73,16 +79,31 @@ pub struct HttpGateway {
 }
 
 impl HttpGateway {
-    pub fn new(name: &str, config: GatewayConfig) -> HttpGateway {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+    /// The gateway `name` (the channel it serves). Fails when its CA file cannot be read or
+    /// holds no certificate.
+    pub fn new(name: &str, config: GatewayConfig) -> Result<HttpGateway, String> {
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("gateway `{name}`: ca_file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("gateway `{name}`: ca_file {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "gateway `{name}`: ca_file {} holds no PEM certificate",
+                    path.display()
+                ));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder
             .build()
-            .unwrap_or_default();
-        HttpGateway {
+            .map_err(|e| format!("gateway `{name}`: the HTTP client cannot be set up: {e}"))?;
+        Ok(HttpGateway {
             name: name.to_string(),
             config,
             http,
-        }
+        })
     }
 
     /// The request body for a message.
@@ -155,10 +176,13 @@ impl Deliver for HttpGateway {
                 req = req.header(k, v);
             }
             let url = &self.config.url;
-            let response =
-                req.body(self.body(msg)).send().await.map_err(|e| {
-                    DeliveryError::from(format!("{} gateway {url}: {e}", self.name))
-                })?;
+            let response = req.body(self.body(msg)).send().await.map_err(|e| {
+                DeliveryError::from(format!(
+                    "{} gateway {url}: {}",
+                    self.name,
+                    crate::with_causes(&e)
+                ))
+            })?;
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
             let excerpt: String = text.chars().take(300).collect();
@@ -197,6 +221,7 @@ mod tests {
             content_type: ct.into(),
             body: body.into(),
             id_pointer: None,
+            ca_file: None,
         };
         let msg = Message {
             id: 1,
@@ -213,12 +238,14 @@ mod tests {
         let g = HttpGateway::new(
             "sms",
             cfg("application/json", r#"{"to":"{{to}}","ref":"{{key}}"}"#),
-        );
+        )
+        .expect("a gateway without a CA file");
         assert_eq!(g.body(&msg), r#"{"to":"+48 600 \"1\"","ref":"k/1"}"#);
         let g = HttpGateway::new(
             "sms",
             cfg("application/x-www-form-urlencoded", "to={{to}}&ref={{key}}"),
-        );
+        )
+        .expect("a gateway without a CA file");
         assert_eq!(g.body(&msg), "to=%2B48+600+%221%22&ref=k%2F1");
         assert!(parse_config(r#"{"sms": {"url": "ftp://x", "body": ""}}"#).is_err());
         assert!(parse_config(r#"{"sms": {"url": "http://x", "body": "", "extra": 1}}"#).is_err());

@@ -14,3 +14,20 @@ pub mod ledger_csv;
 pub mod mail;
 pub mod pull;
 pub mod webhook;
+
+/// An error with its causes, `: `-separated. An HTTP client's own message names only the
+/// request; why it failed (a refused connection, a certificate no trusted authority signed)
+/// is in the causes, and that is what the person reading a delivery log needs.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}

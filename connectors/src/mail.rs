@@ -2,13 +2,17 @@
 //! and its PDF letter as an attachment. The server is one URL: `smtp://host:25` (plain),
 //! `smtp://user:password@host:587?tls=required` (STARTTLS, refused without it),
 //! `smtp://...?tls=opportunistic`, or `smtps://user:password@host:465` (TLS from the
-//! first byte). A rejection the server calls permanent (5xx: no such mailbox) bounces the
-//! document; anything else is retried by the outbox.
+//! first byte). The server's certificate is checked against the Mozilla roots, plus the
+//! certificates of a CA file when one is given (a company CA, a test CA); a certificate that
+//! does not check out fails the delivery, never falls back to plain text. A rejection the
+//! server calls permanent (5xx: no such mailbox) bounces the document; anything else is
+//! retried by the outbox.
 
 use std::time::Duration;
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::json;
 use sha2::Digest;
@@ -36,16 +40,20 @@ impl std::fmt::Debug for SmtpChannel {
 }
 
 impl SmtpChannel {
-    /// `url` as described in the module; `from` the sender's address (`Name <addr>`).
-    pub fn new(url: &str, from: &str) -> Result<SmtpChannel, String> {
+    /// `url` as described in the module; `from` the sender's address (`Name <addr>`);
+    /// `ca_pem` the PEM certificates trusted beside the Mozilla roots.
+    pub fn new(url: &str, from: &str, ca_pem: Option<&[u8]>) -> Result<SmtpChannel, String> {
         let server = arrears_engine::store::redact(url);
         let from: Mailbox = from
             .parse()
             .map_err(|e| format!("the sender address {from:?} is not an address: {e}"))?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("the SMTP URL {server} is not usable: {e}"))?
-            .timeout(Some(TIMEOUT))
-            .build();
+            .timeout(Some(TIMEOUT));
+        if let Some(pem) = ca_pem {
+            builder = builder.tls(tls_trusting(url, pem).map_err(|e| format!("{server}: {e}"))?);
+        }
+        let transport = builder.build();
         Ok(SmtpChannel {
             transport,
             from,
@@ -113,6 +121,40 @@ impl SmtpChannel {
     }
 }
 
+/// The URL's TLS mode with the given certificates trusted as well. A CA file for a URL
+/// without TLS is a mistake in the configuration, not something to ignore.
+fn tls_trusting(url: &str, pem: &[u8]) -> Result<Tls, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or("the URL names no host")?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let count = pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
+        .count();
+    if count == 0 {
+        return Err("the CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    let certificate =
+        Certificate::from_pem(pem).map_err(|e| format!("the CA file cannot be read: {e}"))?;
+    let params = TlsParameters::builder(host)
+        .add_root_certificate(certificate)
+        .build()
+        .map_err(|e| format!("TLS cannot be set up: {e}"))?;
+    let tls = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    match (parsed.scheme(), tls.as_deref()) {
+        ("smtps", _) => Ok(Tls::Wrapper(params)),
+        ("smtp", Some("required")) => Ok(Tls::Required(params)),
+        ("smtp", Some("opportunistic")) => Ok(Tls::Opportunistic(params)),
+        _ => Err("a CA file is set but the URL uses no TLS (use smtps:// or ?tls=required)".into()),
+    }
+}
+
 impl Deliver for SmtpChannel {
     fn deliver<'a>(&'a self, msg: &'a Message) -> DeliveryFuture<'a> {
         Box::pin(async move {
@@ -128,7 +170,11 @@ impl Deliver for SmtpChannel {
                     "{} refused the message: {e}",
                     self.server
                 ))),
-                Err(e) => Err(DeliveryError::from(format!("{}: {e}", self.server))),
+                Err(e) => Err(DeliveryError::from(format!(
+                    "{}: {}",
+                    self.server,
+                    crate::with_causes(&e)
+                ))),
             }
         })
     }

@@ -104,7 +104,7 @@ async fn post(url: &str, request: reqwest::RequestBuilder) -> Attempt {
         Ok(r) => r,
         Err(e) => {
             return Attempt {
-                result: Err(format!("{url}: {e}").into()),
+                result: Err(format!("{url}: {}", crate::with_causes(&e)).into()),
                 status_code: None,
             };
         }

@@ -5,7 +5,7 @@
 //! 4xx bounces the document at once, a delivery report marks a document delivered).
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrears_connectors::gateway::{GatewayConfig, HttpGateway};
 use arrears_connectors::mail::SmtpChannel;
@@ -21,9 +21,11 @@ use arrears_engine::testkit::{TestDb, pdf_text, scenario_dir};
 use arrears_engine::{Clock, Currency, ManualClock};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod support;
+use support::{Security, smtp_server};
 
 const SCENARIO: &str = r#"
 id: channels
@@ -41,101 +43,6 @@ steps:
   - id: done
     close: finished
 "#;
-
-/// One message as the SMTP server received it.
-#[derive(Debug, Clone)]
-struct Received {
-    from: String,
-    to: Vec<String>,
-    data: Vec<u8>,
-    auth: Option<String>,
-}
-
-/// An SMTP server on 127.0.0.1 that takes every message, except to mailboxes starting with
-/// `nobody`, which it refuses for good (550).
-async fn smtp_server() -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let store = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = socket.into_split();
-                let mut r = BufReader::new(r);
-                let _ = w.write_all(b"220 test.local ESMTP ready\r\n").await;
-                let mut cur = Received {
-                    from: String::new(),
-                    to: Vec::new(),
-                    data: Vec::new(),
-                    auth: None,
-                };
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let cmd = line.trim_end().to_string();
-                    let upper = cmd.to_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-test.local\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
-                    } else if upper.starts_with("AUTH PLAIN") {
-                        cur.auth = cmd.split_whitespace().nth(2).map(str::to_string);
-                        b"235 2.7.0 accepted\r\n"
-                    } else if upper.starts_with("MAIL FROM:") {
-                        cur.from = cmd[10..].to_string();
-                        b"250 2.1.0 ok\r\n"
-                    } else if upper.starts_with("RCPT TO:") {
-                        if cmd.to_lowercase().contains("<nobody") {
-                            b"550 5.1.1 no such mailbox here\r\n"
-                        } else {
-                            cur.to.push(cmd[8..].to_string());
-                            b"250 2.1.5 ok\r\n"
-                        }
-                    } else if upper == "DATA" {
-                        let _ = w.write_all(b"354 go ahead\r\n").await;
-                        let mut data = Vec::new();
-                        loop {
-                            let mut l = String::new();
-                            if r.read_line(&mut l).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if l == ".\r\n" {
-                                break;
-                            }
-                            let l = l.strip_prefix('.').unwrap_or(&l).to_string();
-                            data.extend_from_slice(l.as_bytes());
-                        }
-                        cur.data = data;
-                        if let Ok(mut g) = store.lock() {
-                            g.push(cur.clone());
-                        }
-                        b"250 2.0.0 queued as 42\r\n"
-                    } else if upper == "RSET" || upper == "NOOP" {
-                        cur.to.clear();
-                        b"250 2.0.0 ok\r\n"
-                    } else if upper == "QUIT" {
-                        let _ = w.write_all(b"221 2.0.0 bye\r\n").await;
-                        return;
-                    } else {
-                        b"502 5.5.2 unknown command\r\n"
-                    };
-                    if w.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, got)
-}
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::from_str(s).unwrap_or_default()
@@ -181,17 +88,21 @@ fn invoice(number: &str, cust: &str, amount: &str) -> DocumentInput {
 }
 
 fn gateway(server: &MockServer, route: &str, body: &str) -> Arc<HttpGateway> {
-    Arc::new(HttpGateway::new(
-        route.trim_start_matches('/'),
-        GatewayConfig {
-            url: format!("{}{route}", server.uri()),
-            method: "POST".into(),
-            headers: [("authorization".to_string(), "Bearer test".to_string())].into(),
-            content_type: "application/json".into(),
-            body: body.into(),
-            id_pointer: Some("/message_id".into()),
-        },
-    ))
+    Arc::new(
+        HttpGateway::new(
+            route.trim_start_matches('/'),
+            GatewayConfig {
+                url: format!("{}{route}", server.uri()),
+                method: "POST".into(),
+                headers: [("authorization".to_string(), "Bearer test".to_string())].into(),
+                content_type: "application/json".into(),
+                body: body.into(),
+                id_pointer: Some("/message_id".into()),
+                ca_file: None,
+            },
+        )
+        .expect("a gateway without a CA file"),
+    )
 }
 
 fn find<'a>(docs: &'a [DocumentMeta], customer: i64, channel: &str) -> &'a DocumentMeta {
@@ -204,7 +115,7 @@ fn find<'a>(docs: &'a [DocumentMeta], customer: i64, channel: &str) -> &'a Docum
 async fn email_sms_and_fax_go_out_over_real_conversations_and_their_fate_is_recorded() {
     for db in TestDb::all().await {
         let b = db.backend;
-        let (port, received) = smtp_server().await;
+        let (port, received) = smtp_server(Security::Plain).await;
         let gw = MockServer::start().await;
         // SMS: the first attempt meets a 503, the retry goes through.
         Mock::given(method("POST"))
@@ -243,6 +154,7 @@ async fn email_sms_and_fax_go_out_over_real_conversations_and_their_fate_is_reco
         let smtp = SmtpChannel::new(
             &format!("smtp://mailer:s3cret@127.0.0.1:{port}"),
             "Wierzyciel <windykacja@wierzyciel.example>",
+            None,
         )
         .expect("smtp");
         let channels = Channels::default()

@@ -356,6 +356,17 @@ enum BenchKind {
         #[arg(long, default_value_os_t = crate::scenario::default_dir())]
         dir: PathBuf,
     },
+    /// The HTTP server under load from concurrent clients (wrk): the inbox page and an API
+    /// read, requests per second and latency percentiles.
+    Web {
+        #[arg(long, default_value_t = 240)]
+        customers: usize,
+        #[arg(long, default_value_t = 50)]
+        connections: u32,
+        /// Seconds of load per target.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
     /// Render letters from the shipped reminder template to PDF: documents per second.
     Documents {
         #[arg(long, default_value_t = 2_000)]
@@ -693,6 +704,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bench: BenchKind::Conditions { evaluations, dir },
         } => crate::scenario::bench_conditions(&dir, evaluations, &mut std::io::stdout().lock()),
         Command::Bench {
+            bench:
+                BenchKind::Web {
+                    customers,
+                    connections,
+                    seconds,
+                },
+        } => {
+            crate::bench_web::web(
+                cli.db.as_deref(),
+                customers,
+                connections,
+                seconds,
+                &mut std::io::stdout().lock(),
+            )
+            .await
+        }
+        Command::Bench {
             bench: BenchKind::Documents { count, dir },
         } => crate::documents::bench(&dir, count, &mut std::io::stdout().lock()),
         Command::Documents { command } => {
@@ -856,7 +884,7 @@ pub(crate) fn progress_bar(total: u64, what: &str) -> ProgressBar {
     pb
 }
 
-async fn load_demo(
+pub(crate) async fn load_demo(
     store: &Store,
     seed: u64,
     customers: usize,

@@ -109,29 +109,32 @@ async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxPa
     };
     let tasks: Vec<TaskRow> = tasks.into_iter().take(INBOX_LIMIT).collect();
     let today = st.store.clock().today();
-    let mut overdue: HashMap<i64, (rust_decimal::Decimal, String)> = HashMap::new();
-    for c in tasks.iter().filter_map(|t| t.customer_id) {
-        if overdue.contains_key(&c) {
-            continue;
-        }
-        match st.store.balances(Some(CustomerId(c)), today).await {
-            Ok(rows) => {
-                let (sum, cur) = rows
-                    .iter()
-                    .fold((Default::default(), String::new()), |acc, r| {
-                        (acc.0 + r.overdue, r.currency.code().to_string())
-                    });
-                overdue.insert(c, (sum, cur));
+    // Overdue per customer and currency, for every task's customer in one query; amounts
+    // in different currencies are shown side by side, never added.
+    let customers: Vec<CustomerId> = tasks
+        .iter()
+        .filter_map(|t| t.customer_id)
+        .map(CustomerId)
+        .collect();
+    let mut overdue: HashMap<i64, Vec<(rust_decimal::Decimal, String)>> = HashMap::new();
+    match st.store.balances_of(&customers, today).await {
+        Ok(rows) => {
+            for r in rows.into_iter().filter(|r| !r.overdue.is_zero()) {
+                overdue
+                    .entry(r.customer_id.0)
+                    .or_default()
+                    .push((r.overdue, r.currency.code().to_string()));
             }
-            Err(e) => return internal(e),
         }
+        Err(e) => return internal(e),
     }
     let mut rows: Vec<&TaskRow> = tasks.iter().collect();
     if by_amount {
+        // Across currencies there is no total: a customer ranks by its largest overdue amount.
         let amount = |t: &TaskRow| {
             t.customer_id
                 .and_then(|c| overdue.get(&c))
-                .map(|a| a.0)
+                .and_then(|amounts| amounts.iter().map(|a| a.0).max())
                 .unwrap_or_default()
         };
         rows.sort_by(|a, b| amount(b).cmp(&amount(a)).then(a.id.cmp(&b.id)));
@@ -179,7 +182,13 @@ async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxPa
             let amount = task
                 .customer_id
                 .and_then(|c| overdue.get(&c))
-                .map(|(a, cur)| format_money(*a, cur, lang.code()))
+                .map(|amounts| {
+                    amounts
+                        .iter()
+                        .map(|(a, cur)| format_money(*a, cur, lang.code()))
+                        .collect::<Vec<_>>()
+                        .join("<br>")
+                })
                 .unwrap_or_default();
             let _ = write!(
                 body,

@@ -7,6 +7,7 @@ pub mod api;
 pub mod bank;
 pub mod bench;
 pub mod bench_engine;
+pub mod bench_web;
 pub mod cli;
 pub mod connector;
 pub mod documents;

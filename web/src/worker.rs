@@ -46,6 +46,9 @@ pub struct Outbound {
     /// `ARREARS_SMTP_URL`: smtp://[user:password@]host[:port][?tls=required|opportunistic]
     /// or smtps://...; without it e-mail goes to the log.
     pub smtp_url: Option<String>,
+    /// `ARREARS_SMTP_CA_FILE`: PEM certificates the SMTP server's certificate may chain to,
+    /// beside the Mozilla roots.
+    pub smtp_ca_file: Option<PathBuf>,
     /// `ARREARS_MAIL_FROM`, the sender of e-mail.
     pub mail_from: String,
     /// `ARREARS_GATEWAYS`: a JSON file of HTTP gateways by channel (sms, fax).
@@ -64,6 +67,7 @@ impl std::fmt::Debug for Outbound {
                 "smtp_url",
                 &self.smtp_url.as_deref().map(arrears_engine::store::redact),
             )
+            .field("smtp_ca_file", &self.smtp_ca_file)
             .field("mail_from", &self.mail_from)
             .field("gateways", &self.gateways)
             .field(
@@ -82,6 +86,7 @@ impl Outbound {
             correspondence: var("ARREARS_CORRESPONDENCE").is_none_or(|v| v != "off"),
             public_url: var("ARREARS_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
             smtp_url: var("ARREARS_SMTP_URL"),
+            smtp_ca_file: var("ARREARS_SMTP_CA_FILE").map(PathBuf::from),
             mail_from: var("ARREARS_MAIL_FROM")
                 .unwrap_or_else(|| "arrears <arrears@localhost>".into()),
             gateways: var("ARREARS_GATEWAYS").map(PathBuf::from),
@@ -113,8 +118,15 @@ impl Outbound {
         }
         let mut channels = webhook_channels(store, calls);
         if let Some(url) = &self.smtp_url {
-            let smtp = arrears_connectors::mail::SmtpChannel::new(url, &self.mail_from)
-                .map_err(|e| anyhow::anyhow!("ARREARS_SMTP_URL: {e}"))?;
+            let ca = match &self.smtp_ca_file {
+                Some(path) => Some(std::fs::read(path).with_context(|| {
+                    format!("ARREARS_SMTP_CA_FILE: cannot read {}", path.display())
+                })?),
+                None => None,
+            };
+            let smtp =
+                arrears_connectors::mail::SmtpChannel::new(url, &self.mail_from, ca.as_deref())
+                    .map_err(|e| anyhow::anyhow!("ARREARS_SMTP_URL: {e}"))?;
             channels = channels.with("email", Arc::new(smtp));
         }
         if let Some(path) = &self.gateways {
@@ -122,11 +134,16 @@ impl Outbound {
                 .with_context(|| format!("ARREARS_GATEWAYS: cannot read {}", path.display()))?;
             let all = arrears_connectors::gateway::parse_config(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            for (name, config) in all {
-                channels = channels.with(
-                    &name,
-                    Arc::new(arrears_connectors::gateway::HttpGateway::new(&name, config)),
-                );
+            for (name, mut config) in all {
+                // A relative CA file is beside the gateways file.
+                if let (Some(ca), Some(dir)) = (&mut config.ca_file, path.parent())
+                    && ca.is_relative()
+                {
+                    *ca = dir.join(&*ca);
+                }
+                let gateway = arrears_connectors::gateway::HttpGateway::new(&name, config)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                channels = channels.with(&name, Arc::new(gateway));
             }
         }
         Ok(channels)

@@ -128,7 +128,7 @@ pub async fn fetch(
                     },
                 ))
             }
-            Err(e) => Err((true, e.to_string())),
+            Err(e) => Err((true, crate::with_causes(&e))),
         };
         match outcome {
             Ok(x) => break x,

@@ -109,14 +109,38 @@ impl Store {
         customer_id: Option<CustomerId>,
         as_of: NaiveDate,
     ) -> Result<Vec<BalanceRow>, StoreError> {
-        let report = self
-            .aging(&AgingQuery {
+        self.balances_in(&Scope::of(customer_id), as_of).await
+    }
+
+    /// Balances of the given customers per currency as of a date, in one query.
+    pub async fn balances_of(
+        &self,
+        customers: &[CustomerId],
+        as_of: NaiveDate,
+    ) -> Result<Vec<BalanceRow>, StoreError> {
+        let mut ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.balances_in(&Scope::Many(ids), as_of).await
+    }
+
+    async fn balances_in(
+        &self,
+        scope: &Scope,
+        as_of: NaiveDate,
+    ) -> Result<Vec<BalanceRow>, StoreError> {
+        let mut tx = self.read().await?;
+        let report = aging_scoped(
+            &mut tx,
+            &AgingQuery {
                 as_of,
                 buckets: Buckets::default(),
-                customer_id,
+                customer_id: None,
                 detail: false,
-            })
-            .await?;
+            },
+            scope,
+        )
+        .await?;
         Ok(report
             .rows
             .into_iter()

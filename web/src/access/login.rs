@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use arrears_engine::store::StoreError;
+use arrears_engine::store::{Store, StoreError};
 
 use super::{CSRF_FIELD, Principal, SESSION_COOKIE, SESSION_HOURS, Via, cookie, secret};
 use crate::api::AppState;
@@ -167,7 +167,7 @@ async fn login(
         return form(&st, &headers, StatusCode::FORBIDDEN, Some(w.expired), &next);
     }
     match check_password(&st, &c.name, c.password).await {
-        Ok(Some(user)) => match start_session(&st, user.id).await {
+        Ok(Some(user)) => match start_session(&st.store, user.id).await {
             Ok(session_id) => {
                 tracing::info!(user = %user.name, "signed in");
                 let mut resp = Redirect::to(&next).into_response();
@@ -218,10 +218,10 @@ async fn check_password(
 }
 
 /// A new session for `user`; returns its id, which only the cookie holds.
-async fn start_session(st: &AppState, user: i64) -> Result<String, StoreError> {
+pub(crate) async fn start_session(store: &Store, user: i64) -> Result<String, StoreError> {
     let id = secret::random_secret();
-    let expires = st.store.clock().now() + chrono::Duration::hours(SESSION_HOURS);
-    st.store
+    let expires = store.clock().now() + chrono::Duration::hours(SESSION_HOURS);
+    store
         .create_session(
             &secret::digest(&id),
             user,
