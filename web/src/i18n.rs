@@ -1,7 +1,7 @@
 //! The UI's words in English and Polish: a message catalogue looked up by key and language,
-//! English when a language or a key is missing. Pages (the debtor page now, the collectors'
-//! UI later) take every human-readable string from here; amounts and dates are formatted by
-//! the correspondence's locale helpers, not here.
+//! English when a language or a key is missing. Pages (the debtor page, the collectors'
+//! desk, the dashboard, the scenario pages) take every human-readable string from here;
+//! amounts and dates are formatted by the correspondence's locale helpers, not here.
 
 /// A language the UI speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +187,41 @@ const EN: &[(&str, &str)] = &[
         "ui.choose_letters",
         "Choose at least one letter to approve.",
     ),
+    ("ui.dashboard", "Dashboard"),
+    ("ui.scenarios", "Scenarios"),
+    ("dash.as_of", "Figures as of {date}."),
+    (
+        "dash.chart_desc",
+        "A chart of the figures in the table that follows it.",
+    ),
+    ("dash.cases", "Open cases by scenario and step"),
+    ("dash.no_cases", "No case is open."),
+    ("dash.open_cases", "Open cases"),
+    ("dash.total", "Total"),
+    (
+        "dash.overdue_by_scenario",
+        "Overdue in open cases by scenario ({currency})",
+    ),
+    ("dash.recovered", "Recovered this month"),
+    (
+        "dash.recovered_hint",
+        "Payments allocated to receivables of open cases from {from} to {to}, by value date.",
+    ),
+    ("dash.recovered_chart", "Recovered per day ({currency})"),
+    (
+        "dash.nothing_recovered",
+        "Nothing recovered this month yet.",
+    ),
+    ("dash.day", "Day"),
+    ("dash.amount", "Amount"),
+    ("dash.tasks", "Tasks overdue"),
+    ("dash.tasks_chart", "Overdue tasks by assignee"),
+    ("dash.none_overdue", "No task is overdue."),
+    ("dash.open_tasks", "Open tasks"),
+    ("dash.overdue_tasks", "Overdue"),
+    ("dash.oldest", "Oldest overdue, due"),
+    ("dash.role", "anyone with the role {role}"),
+    ("dash.nobody", "nobody"),
 ];
 
 const PL: &[(&str, &str)] = &[
@@ -328,6 +363,38 @@ const PL: &[(&str, &str)] = &[
     ("ui.approve_doc", "Zatwierdź dokument {id}"),
     ("ui.approve_selected", "Zatwierdź zaznaczone pisma"),
     ("ui.choose_letters", "Zaznacz co najmniej jedno pismo."),
+    ("ui.dashboard", "Pulpit"),
+    ("ui.scenarios", "Scenariusze"),
+    ("dash.as_of", "Dane na dzień {date}."),
+    ("dash.chart_desc", "Wykres danych z tabeli pod nim."),
+    ("dash.cases", "Otwarte sprawy wg scenariusza i kroku"),
+    ("dash.no_cases", "Brak otwartych spraw."),
+    ("dash.open_cases", "Otwarte sprawy"),
+    ("dash.total", "Razem"),
+    (
+        "dash.overdue_by_scenario",
+        "Przeterminowane w otwartych sprawach wg scenariusza ({currency})",
+    ),
+    ("dash.recovered", "Odzyskano w tym miesiącu"),
+    (
+        "dash.recovered_hint",
+        "Wpłaty rozliczone na należności otwartych spraw od {from} do {to}, wg daty waluty.",
+    ),
+    ("dash.recovered_chart", "Odzyskano dziennie ({currency})"),
+    (
+        "dash.nothing_recovered",
+        "W tym miesiącu jeszcze nic nie odzyskano.",
+    ),
+    ("dash.day", "Dzień"),
+    ("dash.amount", "Kwota"),
+    ("dash.tasks", "Zadania po terminie"),
+    ("dash.tasks_chart", "Zadania po terminie wg osoby"),
+    ("dash.none_overdue", "Żadne zadanie nie jest po terminie."),
+    ("dash.open_tasks", "Otwarte zadania"),
+    ("dash.overdue_tasks", "Po terminie"),
+    ("dash.oldest", "Najstarsze po terminie, termin"),
+    ("dash.role", "dowolna osoba z rolą {role}"),
+    ("dash.nobody", "nikt"),
 ];
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ const PAGES: &[(&str, &str)] = &[
     ("POST", "/tasks/{id}/snooze"),
     ("GET", "/approvals"),
     ("POST", "/approvals"),
+    ("GET", "/dashboard"),
     ("GET", "/pay/assets/debtor.css"),
     ("GET", "/pay/{token}"),
     ("POST", "/pay/{token}/proof"),

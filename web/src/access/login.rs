@@ -70,11 +70,12 @@ fn words(headers: &HeaderMap) -> &'static Words {
     }
 }
 
-/// Where to go after login: a path on this server only, never another site.
+/// Where to go after login: a path on this server only, never another site; the
+/// dashboard when the login page was opened directly.
 fn local_target(next: Option<&str>) -> &str {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
+        _ => "/dashboard",
     }
 }
 
@@ -280,9 +281,9 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(local_target(Some("/api/v1/cases")), "/api/v1/cases");
-        assert_eq!(local_target(Some("//evil.example")), "/");
-        assert_eq!(local_target(Some("https://evil.example")), "/");
-        assert_eq!(local_target(Some("/\\evil.example")), "/");
-        assert_eq!(local_target(None), "/");
+        assert_eq!(local_target(Some("//evil.example")), "/dashboard");
+        assert_eq!(local_target(Some("https://evil.example")), "/dashboard");
+        assert_eq!(local_target(Some("/\\evil.example")), "/dashboard");
+        assert_eq!(local_target(None), "/dashboard");
     }
 }

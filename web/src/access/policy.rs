@@ -65,6 +65,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/tasks/{id}/snooze", COLLECTORS),
     ("GET", "/approvals", ANYONE),
     ("POST", "/approvals", SUPERVISORS),
+    // The dashboard: every signed-in role reads it.
+    ("GET", "/dashboard", ANYONE),
     // Ledger.
     ("GET", "/api/v1/customers", ANYONE),
     ("POST", "/api/v1/customers", SUPERVISORS),
