@@ -222,6 +222,47 @@ const EN: &[(&str, &str)] = &[
     ("dash.oldest", "Oldest overdue, due"),
     ("dash.role", "anyone with the role {role}"),
     ("dash.nobody", "nobody"),
+    ("sc.deployed", "version {version}, deployed {when} by {who}"),
+    (
+        "sc.none",
+        "No scenario is deployed yet: `arrears scenario deploy` deploys them.",
+    ),
+    ("sc.title", "Title"),
+    ("sc.versions", "Deployed versions"),
+    ("sc.unknown", "No scenario `{id}` is deployed."),
+    (
+        "sc.unknown_version",
+        "Scenario `{id}` has no deployed version `{version}`.",
+    ),
+    ("sc.version", "Version"),
+    ("sc.show", "Show"),
+    ("sc.check", "Check result"),
+    (
+        "sc.clean",
+        "`arrears scenario check` finds no errors and no warnings in this version.",
+    ),
+    (
+        "sc.no_flow",
+        "This version does not pass the check any more (its templates or calendar changed?), so it cannot be drawn.",
+    ),
+    ("sc.page_title", "Scenario {id}"),
+    ("sc.flow_title", "Flowchart of {id}, version {version}"),
+    ("sc.flowchart", "Flowchart"),
+    (
+        "sc.flow_desc",
+        "Steps from top to bottom, each with its open cases; arrows are labelled with conditions and task outcomes; dashed arrows lead back. The table below lists the same steps.",
+    ),
+    ("sc.cases_n", "{n} open cases"),
+    ("sc.kind", "Kind"),
+    ("sc.does", "What it does"),
+    ("sc.goes_to", "Goes to"),
+    ("sc.steps", "Steps and open cases"),
+    ("sc.events", "Events at any step"),
+    ("sc.event", "Event"),
+    ("sc.action", "Action"),
+    ("sc.error", "error"),
+    ("sc.warning", "warning"),
+    ("sc.position", "line {line}, column {column}"),
 ];
 
 const PL: &[(&str, &str)] = &[
@@ -395,6 +436,53 @@ const PL: &[(&str, &str)] = &[
     ("dash.oldest", "Najstarsze po terminie, termin"),
     ("dash.role", "dowolna osoba z rolą {role}"),
     ("dash.nobody", "nikt"),
+    (
+        "sc.deployed",
+        "wersja {version}, wdrożona {when} przez {who}",
+    ),
+    (
+        "sc.none",
+        "Żaden scenariusz nie jest jeszcze wdrożony: wdraża je `arrears scenario deploy`.",
+    ),
+    ("sc.title", "Tytuł"),
+    ("sc.versions", "Wdrożone wersje"),
+    ("sc.unknown", "Scenariusz `{id}` nie jest wdrożony."),
+    (
+        "sc.unknown_version",
+        "Scenariusz `{id}` nie ma wdrożonej wersji `{version}`.",
+    ),
+    ("sc.version", "Wersja"),
+    ("sc.show", "Pokaż"),
+    ("sc.check", "Wynik sprawdzenia"),
+    (
+        "sc.clean",
+        "`arrears scenario check` nie znajduje w tej wersji błędów ani ostrzeżeń.",
+    ),
+    (
+        "sc.no_flow",
+        "Ta wersja nie przechodzi już sprawdzenia (zmieniły się szablony lub kalendarz?), więc nie da się jej narysować.",
+    ),
+    ("sc.page_title", "Scenariusz {id}"),
+    (
+        "sc.flow_title",
+        "Schemat scenariusza {id}, wersja {version}",
+    ),
+    ("sc.flowchart", "Schemat"),
+    (
+        "sc.flow_desc",
+        "Kroki od góry do dołu, każdy z liczbą otwartych spraw; strzałki opisują warunki i wyniki zadań; przerywane prowadzą wstecz. Tabela poniżej wymienia te same kroki.",
+    ),
+    ("sc.cases_n", "otwarte sprawy: {n}"),
+    ("sc.kind", "Rodzaj"),
+    ("sc.does", "Co robi"),
+    ("sc.goes_to", "Dalej"),
+    ("sc.steps", "Kroki i otwarte sprawy"),
+    ("sc.events", "Zdarzenia na każdym kroku"),
+    ("sc.event", "Zdarzenie"),
+    ("sc.action", "Działanie"),
+    ("sc.error", "błąd"),
+    ("sc.warning", "ostrzeżenie"),
+    ("sc.position", "wiersz {line}, kolumna {column}"),
 ];
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ const PAGES: &[(&str, &str)] = &[
     ("GET", "/approvals"),
     ("POST", "/approvals"),
     ("GET", "/dashboard"),
+    ("GET", "/scenarios"),
+    ("GET", "/scenarios/{id}"),
     ("GET", "/pay/assets/debtor.css"),
     ("GET", "/pay/{token}"),
     ("POST", "/pay/{token}/proof"),

@@ -22,7 +22,6 @@ use arrears_engine::scenario::{Sandbox, check_paths};
 use arrears_engine::store::access::{NewUser, Role};
 use arrears_engine::testkit::{TestDb, scenario_dir};
 use arrears_engine::{Clock, Currency, ManualClock};
-use arrears_web::server::{Settings, app_with};
 use chrono::{Datelike, NaiveDate};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -291,17 +290,7 @@ async fn the_dashboard_shows_cases_overdue_money_recovered_money_and_late_tasks(
                 password_hash: arrears_web::access::secret::hash_password("piotr-password-1")?,
             })
             .await?;
-        let base = support::serve(app_with(
-            store.clone(),
-            Settings {
-                secure_cookies: false,
-                ..Default::default()
-            },
-        ))
-        .await?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let (base, http) = support::serve_store(&store).await?;
         // Signing in lands on the dashboard.
         let r = support::submit_login(&http, &base, "vera", "vera-password-1").await?;
         assert_eq!(

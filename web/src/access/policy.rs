@@ -67,6 +67,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/approvals", SUPERVISORS),
     // The dashboard: every signed-in role reads it.
     ("GET", "/dashboard", ANYONE),
+    // Scenario pages: everyone reads; scenarios are deployed from the command line.
+    ("GET", "/scenarios", ANYONE),
+    ("GET", "/scenarios/{id}", ANYONE),
     // Ledger.
     ("GET", "/api/v1/customers", ANYONE),
     ("POST", "/api/v1/customers", SUPERVISORS),
