@@ -20,10 +20,11 @@ pub struct Bar {
     pub shown: String,
 }
 
-const WIDTH: i64 = 640;
-const LABEL_W: i64 = 220;
-const BAR_AREA: i64 = 300;
-const ROW_H: i64 = 26;
+// Small enough that the text stays readable when a phone scales the chart down.
+const WIDTH: i64 = 480;
+const LABEL_W: i64 = 170;
+const BAR_AREA: i64 = 190;
+const ROW_H: i64 = 28;
 const FILL: &str = "#1a5fb4";
 
 /// `value` as a length of `0..=full` pixels, `max` being full; at least 2 pixels when it is
@@ -53,7 +54,7 @@ fn open_svg(id: &str, title: &str, desc: &str, height: i64) -> String {
     format!(
         "<svg class=\"chart\" id=\"{id}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" \
          viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" \
-         font-family=\"system-ui,sans-serif\" font-size=\"13\">\
+         font-family=\"system-ui,sans-serif\" font-size=\"15\">\
          <title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">{}</desc>",
         esc(title),
         esc(desc)
@@ -73,12 +74,12 @@ pub fn bars(id: &str, title: &str, desc: &str, bars: &[Bar]) -> String {
             "<g><title>{label}: {shown}</title>\
              <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{short}</text>\
              <rect x=\"{LABEL_W}\" y=\"{by}\" width=\"{len}\" height=\"{bh}\" fill=\"{FILL}\"/>\
-             <text x=\"{vx}\" y=\"{ty}\">{shown}</text></g>",
+             <text x=\"{vx}\" y=\"{ty}\" font-size=\"13\">{shown}</text></g>",
             label = esc(&b.label),
             shown = esc(&b.shown),
-            short = esc(&clip(&b.label, 30)),
+            short = esc(&clip(&b.label, 20)),
             lx = LABEL_W - 8,
-            ty = y + 17,
+            ty = y + 19,
             by = y + 4,
             bh = ROW_H - 8,
             vx = LABEL_W + len + 6,
@@ -118,7 +119,7 @@ pub fn columns(id: &str, title: &str, desc: &str, columns: &[Bar]) -> String {
         if n <= 16 || i % 5 == 0 {
             let _ = write!(
                 svg,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\">{}</text>",
                 x + slot / 2,
                 bottom + 16,
                 esc(&clip(&c.label, 6))

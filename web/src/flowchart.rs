@@ -52,11 +52,9 @@ pub fn svg(
         .nodes
         .iter()
         .map(|n| {
-            let in_row = per_row.get(&n.layer).copied().unwrap_or(1);
-            // Rows are centred under the widest one.
-            let offset = (columns - in_row) * pitch / 2;
+            // Rows start at the left, where a phone shows the chart first.
             At {
-                x: MARGIN + offset + n.order as i64 * pitch,
+                x: MARGIN + n.order as i64 * pitch,
                 y: MARGIN + n.layer as i64 * (BOX_H + ROW_GAP),
             }
         })
@@ -88,7 +86,9 @@ pub fn svg(
     };
     for (k, e) in flow.edges.iter().enumerate() {
         let (a, b) = (at[e.from], at[e.to]);
-        let (path, lx, ly) = if e.back {
+        // Labels: beside the outermost point of a loop; under the start of a downward
+        // arrow, one line lower for each arrow before it from the same box.
+        let (path, lx, ly, anchor, room) = if e.back {
             // Round the right-hand side, further out the more rows it climbs.
             let climb = (flow.nodes[e.from].layer as i64 - flow.nodes[e.to].layer as i64).max(0);
             let bulge = 40 + 12 * climb.min(6);
@@ -97,8 +97,10 @@ pub fn svg(
             let far = sx.max(tx) + bulge;
             (
                 format!("M{sx},{sy} C{far},{sy} {far},{ty} {tx},{ty}"),
-                far - 10,
+                sx.max(tx) + bulge * 3 / 4 + 4,
                 (sy + ty) / 2,
+                "start",
+                16,
             )
         } else {
             let sx = spread(leaving.get(&e.from), k, a.x);
@@ -106,14 +108,20 @@ pub fn svg(
             let tx = spread(reaching.get(&e.to), k, b.x);
             let ty = b.y;
             let bend = (ty - sy) / 2;
+            let nth = leaving
+                .get(&e.from)
+                .and_then(|l| l.iter().position(|&j| j == k))
+                .unwrap_or(0) as i64;
             (
                 format!(
                     "M{sx},{sy} C{sx},{} {tx},{} {tx},{ty}",
                     sy + bend,
                     ty - bend
                 ),
-                (sx + tx) / 2,
-                sy + 26,
+                sx,
+                sy + 14 + 13 * (nth % 4),
+                "middle",
+                24,
             )
         };
         let from = &flow.nodes[e.from].id;
@@ -139,9 +147,9 @@ pub fn svg(
         if !label.is_empty() {
             let _ = write!(
                 svg,
-                "<text x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\" \
+                "<text x=\"{lx}\" y=\"{ly}\" text-anchor=\"{anchor}\" font-size=\"11\" fill=\"#333\" \
                  stroke=\"#fff\" stroke-width=\"4\" paint-order=\"stroke\">{}</text>",
-                esc(&clip(label, 28))
+                esc(&clip(label, room))
             );
         }
         svg.push_str("</g>");
