@@ -1,7 +1,7 @@
 //! The UI's words in English and Polish: a message catalogue looked up by key and language,
-//! English when a language or a key is missing. Pages (the debtor page, the collectors'
-//! desk, the dashboard, the scenario pages) take every human-readable string from here;
-//! amounts and dates are formatted by the correspondence's locale helpers, not here.
+//! English when a language or a key is missing. Pages (the login page, the debtor page, the
+//! collectors' desk, the dashboard, the scenario pages) take every human-readable string
+//! from here; amounts and dates are formatted by the correspondence's locale helpers.
 
 /// A language the UI speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +263,17 @@ const EN: &[(&str, &str)] = &[
     ("sc.error", "error"),
     ("sc.warning", "warning"),
     ("sc.position", "line {line}, column {column}"),
+    ("login.title", "Sign in to arrears"),
+    ("login.name", "User name"),
+    ("login.password", "Password"),
+    ("login.sign_in", "Sign in"),
+    ("login.refused", "Wrong user name or password."),
+    (
+        "login.expired",
+        "The login form expired. Please sign in again.",
+    ),
+    ("login.signed_in", "Signed in as {name} ({role})."),
+    ("login.sign_out", "Sign out"),
 ];
 
 const PL: &[(&str, &str)] = &[
@@ -483,6 +494,17 @@ const PL: &[(&str, &str)] = &[
     ("sc.error", "błąd"),
     ("sc.warning", "ostrzeżenie"),
     ("sc.position", "wiersz {line}, kolumna {column}"),
+    ("login.title", "Logowanie do arrears"),
+    ("login.name", "Nazwa użytkownika"),
+    ("login.password", "Hasło"),
+    ("login.sign_in", "Zaloguj się"),
+    ("login.refused", "Błędna nazwa użytkownika lub hasło."),
+    (
+        "login.expired",
+        "Formularz logowania wygasł. Zaloguj się ponownie.",
+    ),
+    ("login.signed_in", "Zalogowano jako {name} ({role})."),
+    ("login.sign_out", "Wyloguj"),
 ];
 
 #[cfg(test)]

@@ -388,6 +388,11 @@ async fn the_dashboard_shows_cases_overdue_money_recovered_money_and_late_tasks(
             .text()
             .await?;
         assert!(page.contains("<h1>Pulpit</h1>"), "{b}");
+        assert!(
+            page.contains("Zalogowano jako <strong>piotr</strong> (collector).")
+                && page.contains(">Wyloguj</button>"),
+            "{b}: the signed-in bar speaks Polish too"
+        );
         let pln = expected_recovered.get("PLN").copied().unwrap_or_default();
         assert!(page.contains(&format_money(pln, "PLN", "pl")), "{b}");
 
