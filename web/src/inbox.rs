@@ -11,7 +11,7 @@ use std::fmt::Write;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -21,10 +21,10 @@ use arrears_engine::ids::{CustomerId, TaskId};
 use arrears_engine::runtime::task::TaskRow;
 use arrears_engine::runtime::views;
 
-use crate::access::{CSRF_FIELD, Principal, Via};
+use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t, tf};
-use crate::ui::esc;
+use crate::ui::{csrf_input, esc, internal, lang_of, layout};
 
 /// At most this many tasks on one inbox page.
 const INBOX_LIMIT: usize = 200;
@@ -38,54 +38,6 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/snooze", post(snooze))
         .route("/approvals", get(approvals).post(approve))
         .with_state(state)
-}
-
-/// A page failed for a reason the user cannot act on: logged, shown as a short message.
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "page failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-}
-
-fn lang_of(p: &Principal) -> Lang {
-    match &p.via {
-        Via::Session { language, .. } => Lang::of(language),
-        Via::Token => Lang::En,
-    }
-}
-
-/// The page around `body`: title, navigation, who is signed in.
-fn layout(lang: Lang, p: &Principal, title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · arrears</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem}}\
-         nav a{{margin-right:1rem}}table{{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}}\
-         th,td{{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}\
-         td.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}\
-         form.task{{border:1px solid #ccc;padding:.6rem;margin:.5rem 0}}label{{display:block;margin:.3rem 0}}\
-         input,select,textarea,button{{font:inherit;padding:.3rem}}\
-         :focus{{outline:3px solid #1a5fb4;outline-offset:2px}}\
-         @media (max-width:40rem){{table,thead,tbody,tr,td,th{{display:block}}thead{{display:none}}td{{border:0}}tr{{border-bottom:1px solid #ccc}}}}\
-         </style></head><body><nav><a href=\"/\">{overview}</a><a href=\"/tasks\">{inbox}</a><a href=\"/approvals\">{approvals}</a></nav>\
-         {bar}<main><h1>{title}</h1>{body}</main></body></html>",
-        code = lang.code(),
-        title = esc(title),
-        overview = t(lang, "ui.overview"),
-        inbox = t(lang, "ui.inbox"),
-        approvals = t(lang, "ui.approvals"),
-        bar = crate::access::login::signed_in_bar(p),
-    ))
-}
-
-fn csrf_input(p: &Principal) -> String {
-    p.csrf()
-        .map(|c| {
-            format!(
-                "<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">",
-                esc(c)
-            )
-        })
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]

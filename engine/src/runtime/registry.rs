@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::scenario::{Calendar, Sandbox, Scenario, check_source};
+use crate::scenario::{Calendar, CheckOutcome, Sandbox, Scenario, check_source};
 use crate::store::{Store, StoreError, on};
 
 use super::RuntimeError;
@@ -22,13 +23,56 @@ pub struct Deployed {
     pub new: bool,
 }
 
-#[derive(sqlx::FromRow)]
-struct VersionRow {
-    id: i64,
-    scenario_id: String,
-    version: i64,
-    source_path: String,
-    source: String,
+/// A deployed version as stored: its text, and who deployed it when.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct DeployedVersion {
+    pub id: i64,
+    pub scenario_id: String,
+    pub version: i64,
+    pub title: String,
+    pub source_path: String,
+    #[serde(skip)]
+    pub source: String,
+    pub deployed_at: DateTime<Utc>,
+    pub deployed_by: String,
+}
+
+const VERSION_COLUMNS: &str =
+    "id, scenario_id, version, title, source_path, source, deployed_at, deployed_by";
+
+impl DeployedVersion {
+    /// The directory of the file it was deployed from, where its templates and calendars are.
+    fn dir(&self) -> PathBuf {
+        Path::new(&self.source_path)
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    }
+
+    /// `arrears scenario check` of the stored text against the templates and calendars
+    /// beside the file it was deployed from, as they are now.
+    pub fn check(&self) -> CheckOutcome {
+        check_source(
+            &self.source_path,
+            &self.source,
+            &self.dir(),
+            &Sandbox::new(),
+        )
+    }
+}
+
+/// Every deployed version, by scenario and version.
+pub async fn versions(store: &Store) -> Result<Vec<DeployedVersion>, StoreError> {
+    let mut tx = store.read().await?;
+    let rows = on!(&mut tx, c, DB, PG => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM scenario_versions ORDER BY scenario_id, version"
+        )))
+        .fetch_all(&mut *c)
+        .await
+    })?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// A compiled version with its calendar.
@@ -134,10 +178,10 @@ impl Registry {
             return Ok(v);
         }
         let mut tx = store.read().await?;
-        let row: Option<VersionRow> = on!(&mut tx, c, DB, PG => {
-            sqlx::query_as(
-                "SELECT id, scenario_id, version, source_path, source FROM scenario_versions WHERE id = $1",
-            )
+        let row: Option<DeployedVersion> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {VERSION_COLUMNS} FROM scenario_versions WHERE id = $1"
+            )))
             .bind(id)
             .fetch_optional(&mut *c)
             .await
@@ -146,8 +190,8 @@ impl Registry {
         tx.commit().await?;
         let row = row.ok_or_else(|| RuntimeError::NotFound(format!("scenario version {id}")))?;
         let path = PathBuf::from(&row.source_path);
-        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let outcome = check_source(&row.source_path, &row.source, &dir, &Sandbox::new());
+        let dir = row.dir();
+        let outcome = row.check();
         let mut scenario = outcome.scenario.ok_or_else(|| {
             RuntimeError::Scenario(format!(
                 "{} version {} no longer checks (its templates or calendar changed?):\n{}",

@@ -10,6 +10,7 @@ pub mod access;
 pub mod bank;
 mod buffer;
 pub(crate) mod customers;
+pub mod dashboard;
 mod ids;
 pub mod inbound;
 pub mod interest_notes;

@@ -51,13 +51,13 @@ pub struct BalanceRow {
 /// Documents that may have money open (or unallocated) as of `$1`: those in the open-items
 /// index, and those cleared after that date. Columns named as in `documents`. (CROSS JOIN makes
 /// SQLite start from the few recent clearings rather than from every document.)
-const CANDIDATES: &str = "(SELECT document_id AS id, customer_id, kind, currency, issue_date, due_date, gross_minor \
+pub(super) const CANDIDATES: &str = "(SELECT document_id AS id, customer_id, kind, currency, issue_date, due_date, gross_minor \
       FROM open_documents \
       UNION ALL SELECT d.id, d.customer_id, d.kind, d.currency, d.issue_date, d.due_date, d.gross_minor \
       FROM document_clearings k CROSS JOIN documents d WHERE d.id = k.document_id AND k.cleared_on > $1)";
 
 /// Open amount of receivable `d` as of `$1`.
-const OPEN_AS_OF: &str = "d.gross_minor - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a \
+pub(super) const OPEN_AS_OF: &str = "d.gross_minor - COALESCE((SELECT CAST(SUM(a.amount_minor) AS BIGINT) FROM allocations a \
      WHERE a.target_id = d.id AND a.effective_date <= $1), 0)";
 
 /// Unallocated amount of reducing document `d` as of `$1`.

@@ -1,8 +1,8 @@
 //! The login page, login and logout: a user's name and password become a server-side
 //! session whose random id travels in the `arrears_session` cookie (HttpOnly,
 //! SameSite=Strict, Path=/, Secure unless the server is plain http on loopback) and lasts
-//! `SESSION_HOURS` on the store's clock. The page speaks English or Polish after the
-//! browser's Accept-Language. The login form itself is protected from login CSRF by a
+//! `SESSION_HOURS` on the store's clock. The page speaks English or Polish (`crate::i18n`)
+//! after the browser's Accept-Language. The login form itself is protected from login CSRF by a
 //! double-submit cookie (`arrears_login`), since no session exists yet.
 
 use axum::Form;
@@ -15,6 +15,7 @@ use arrears_engine::store::{Store, StoreError};
 
 use super::{CSRF_FIELD, Principal, SESSION_COOKIE, SESSION_HOURS, Via, cookie, secret};
 use crate::api::AppState;
+use crate::i18n::{Lang, t, tf};
 use crate::ui::esc;
 
 /// The double-submit cookie of the login form.
@@ -27,54 +28,25 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-struct Words {
-    lang: &'static str,
-    title: &'static str,
-    name: &'static str,
-    password: &'static str,
-    sign_in: &'static str,
-    refused: &'static str,
-    expired: &'static str,
-}
-
-const EN: Words = Words {
-    lang: "en",
-    title: "Sign in to arrears",
-    name: "User name",
-    password: "Password",
-    sign_in: "Sign in",
-    refused: "Wrong user name or password.",
-    expired: "The login form expired. Please sign in again.",
-};
-
-const PL: Words = Words {
-    lang: "pl",
-    title: "Logowanie do arrears",
-    name: "Nazwa użytkownika",
-    password: "Hasło",
-    sign_in: "Zaloguj się",
-    refused: "Błędna nazwa użytkownika lub hasło.",
-    expired: "Formularz logowania wygasł. Zaloguj się ponownie.",
-};
-
 /// Polish when the browser's first preferred language is Polish.
-fn words(headers: &HeaderMap) -> &'static Words {
+fn lang(headers: &HeaderMap) -> Lang {
     let first = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(|v| v.trim().to_ascii_lowercase());
     match first {
-        Some(l) if l.starts_with("pl") => &PL,
-        _ => &EN,
+        Some(l) if l.starts_with("pl") => Lang::Pl,
+        _ => Lang::En,
     }
 }
 
-/// Where to go after login: a path on this server only, never another site.
+/// Where to go after login: a path on this server only, never another site; the
+/// dashboard when the login page was opened directly.
 fn local_target(next: Option<&str>) -> &str {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
+        _ => "/dashboard",
     }
 }
 
@@ -112,7 +84,7 @@ fn form(
     error: Option<&str>,
     next: &str,
 ) -> Response {
-    let w = words(headers);
+    let lang = lang(headers);
     let token = cookie(headers, LOGIN_COOKIE)
         .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
@@ -132,11 +104,11 @@ fn form(
          <label for=\"name\">{name}</label><input id=\"name\" name=\"name\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">{password}</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
          <button type=\"submit\">{sign_in}</button></form></body></html>",
-        lang = w.lang,
-        title = w.title,
-        name = w.name,
-        password = w.password,
-        sign_in = w.sign_in,
+        lang = lang.code(),
+        title = t(lang, "login.title"),
+        name = t(lang, "login.name"),
+        password = t(lang, "login.password"),
+        sign_in = t(lang, "login.sign_in"),
         next = esc(next),
     );
     let mut resp = (status, Html(html)).into_response();
@@ -160,11 +132,17 @@ async fn login(
     headers: HeaderMap,
     Form(c): Form<Credentials>,
 ) -> Response {
-    let w = words(&headers);
+    let lang = lang(&headers);
     let next = local_target(c.next.as_deref()).to_string();
     let form_token_ok = cookie(&headers, LOGIN_COOKIE).is_some_and(|t| secret::same(t, &c.csrf));
     if !form_token_ok {
-        return form(&st, &headers, StatusCode::FORBIDDEN, Some(w.expired), &next);
+        return form(
+            &st,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some(t(lang, "login.expired")),
+            &next,
+        );
     }
     match check_password(&st, &c.name, c.password).await {
         Ok(Some(user)) => match start_session(&st.store, user.id).await {
@@ -191,7 +169,7 @@ async fn login(
                 &st,
                 &headers,
                 StatusCode::UNAUTHORIZED,
-                Some(w.refused),
+                Some(t(lang, "login.refused")),
                 &next,
             )
         }
@@ -256,21 +234,31 @@ async fn logout(State(st): State<AppState>, principal: Principal) -> Response {
 /// The bar a page shows its signed-in user: name, role and the logout form with the
 /// session's CSRF token.
 pub fn signed_in_bar(principal: &Principal) -> String {
+    let lang = crate::ui::lang_of(principal);
     let logout = principal
         .csrf()
         .map(|csrf| {
             format!(
                 " <form method=\"post\" action=\"/logout\" style=\"display:inline\">\
                  <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
-                 <button type=\"submit\">Sign out</button></form>"
+                 <button type=\"submit\">{}</button></form>",
+                t(lang, "login.sign_out")
             )
         })
         .unwrap_or_default();
-    format!(
-        "<p class=\"who\">Signed in as <strong>{}</strong> ({}).{logout}</p>",
-        esc(&principal.name),
-        principal.role
-    )
+    // The catalogue's text is ours; only the name and role are escaped into it.
+    let who = tf(
+        lang,
+        "login.signed_in",
+        &[
+            (
+                "name",
+                &format!("<strong>{}</strong>", esc(&principal.name)),
+            ),
+            ("role", &esc(principal.role.as_str())),
+        ],
+    );
+    format!("<p class=\"who\">{who}{logout}</p>")
 }
 
 #[cfg(test)]
@@ -280,9 +268,9 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(local_target(Some("/api/v1/cases")), "/api/v1/cases");
-        assert_eq!(local_target(Some("//evil.example")), "/");
-        assert_eq!(local_target(Some("https://evil.example")), "/");
-        assert_eq!(local_target(Some("/\\evil.example")), "/");
-        assert_eq!(local_target(None), "/");
+        assert_eq!(local_target(Some("//evil.example")), "/dashboard");
+        assert_eq!(local_target(Some("https://evil.example")), "/dashboard");
+        assert_eq!(local_target(Some("/\\evil.example")), "/dashboard");
+        assert_eq!(local_target(None), "/dashboard");
     }
 }

@@ -65,6 +65,11 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/tasks/{id}/snooze", COLLECTORS),
     ("GET", "/approvals", ANYONE),
     ("POST", "/approvals", SUPERVISORS),
+    // The dashboard: every signed-in role reads it.
+    ("GET", "/dashboard", ANYONE),
+    // Scenario pages: everyone reads; scenarios are deployed from the command line.
+    ("GET", "/scenarios", ANYONE),
+    ("GET", "/scenarios/{id}", ANYONE),
     // Ledger.
     ("GET", "/api/v1/customers", ANYONE),
     ("POST", "/api/v1/customers", SUPERVISORS),

@@ -264,6 +264,20 @@ impl Browser {
         .map(|_| ())
     }
 
+    /// Scrolls the first element matching a CSS selector to the top of the window.
+    pub async fn scroll_to(&self, css: &str) -> anyhow::Result<()> {
+        let e = self.find(css).await?;
+        let mut element = serde_json::Map::new();
+        element.insert(ELEMENT_KEY.to_string(), Value::String(e.0));
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            json!({ "script": "arguments[0].scrollIntoView()", "args": [element] }),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// The `id` of the element that has the focus.
     pub async fn focused_id(&self) -> anyhow::Result<String> {
         let v = self

@@ -20,6 +20,25 @@ pub async fn serve(app: axum::Router) -> anyhow::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
+/// Serves `store` as `arrears serve` does on loopback over plain http (cookies not
+/// `Secure`); returns its base URL and a client that follows no redirects.
+pub async fn serve_store(
+    store: &arrears_engine::store::Store,
+) -> anyhow::Result<(String, reqwest::Client)> {
+    let base = serve(arrears_web::server::app_with(
+        store.clone(),
+        arrears_web::server::Settings {
+            secure_cookies: false,
+            ..Default::default()
+        },
+    ))
+    .await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    Ok((base, http))
+}
+
 /// The `errors[].pointer` fields of an RFC 9457 problem body.
 pub fn pointers(body: &Value) -> Vec<String> {
     body["errors"]
