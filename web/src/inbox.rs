@@ -387,21 +387,10 @@ fn refused(lang: Lang, p: &Principal, status: StatusCode, reason: &str, to: &str
     (status, layout(lang, p, t(lang, "ui.refused"), &body)).into_response()
 }
 
+/// A refusal of the runtime as the API would answer it: the same status and words.
 fn runtime_refusal(e: arrears_engine::runtime::RuntimeError) -> (StatusCode, String) {
-    use arrears_engine::runtime::RuntimeError;
-    match e {
-        RuntimeError::NotFound(w) => (StatusCode::NOT_FOUND, format!("{w} not found")),
-        RuntimeError::Store(arrears_engine::store::StoreError::NotFound(w)) => {
-            (StatusCode::NOT_FOUND, format!("{w} not found"))
-        }
-        RuntimeError::Store(arrears_engine::store::StoreError::Conflict(m))
-        | RuntimeError::Refused(m)
-        | RuntimeError::Scenario(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
-        other => {
-            tracing::error!(error = %other, "task form failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-        }
-    }
+    let e = crate::api::error::ApiError::from(e);
+    (e.status(), e.detail().to_string())
 }
 
 /// What a task form answers: back to where it came from, or a page that says why not.

@@ -110,6 +110,16 @@ impl ApiError {
         }
     }
 
+    /// The status the error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the error says, for a page that shows it.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn store(e: StoreError, batch: bool) -> ApiError {
         match e {
             StoreError::Rejected(r) => ApiError::rejected(r, batch),
