@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use arrears_engine::correspondence::DocumentFilter;
 use arrears_engine::correspondence::render::{format_date, format_money};
-use arrears_engine::ids::{CustomerId, TaskId};
+use arrears_engine::ids::{CaseId, CustomerId, TaskId};
 use arrears_engine::runtime::task::TaskRow;
 use arrears_engine::runtime::views;
 
@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/tasks", get(inbox))
         .route("/cases/{id}", get(case_page))
+        .route("/cases/{id}/notes", post(crate::notes::add))
         .route("/tasks/{id}/complete", post(complete))
         .route("/tasks/{id}/forward", post(forward))
         .route("/tasks/{id}/snooze", post(snooze))
@@ -42,20 +43,55 @@ pub fn router(state: AppState) -> Router {
 
 #[derive(Debug, Deserialize)]
 struct InboxParams {
-    /// `mine` (default) or `all`.
+    /// `mine` (default), `team` or `all`.
     scope: Option<String>,
     /// `due` (default) or `amount`.
     sort: Option<String>,
 }
 
-/// The task inbox: my tasks (assigned to me, or unassigned for my role) or every open task.
+/// The users whose tasks `scope` shows to `p`: only `p`; everyone in `p`'s team (only `p`
+/// without a team); or everyone (`None`).
+async fn scope_users(
+    st: &AppState,
+    p: &Principal,
+    scope: &str,
+) -> Result<Option<Vec<String>>, arrears_engine::store::StoreError> {
+    match scope {
+        "all" => Ok(None),
+        "team" => {
+            let team = st.store.user_by_name(&p.name).await?.and_then(|u| u.team);
+            let Some(team) = team else {
+                return Ok(Some(vec![p.name.clone()]));
+            };
+            Ok(Some(
+                st.store
+                    .users()
+                    .await?
+                    .into_iter()
+                    .filter(|u| u.team.as_deref() == Some(team.as_str()))
+                    .map(|u| u.name)
+                    .collect(),
+            ))
+        }
+        _ => Ok(Some(vec![p.name.clone()])),
+    }
+}
+
+/// The task inbox: my tasks (assigned to me, or unassigned for my role), my team's, or every
+/// open task.
 async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxParams>) -> Response {
     let lang = lang_of(&p);
-    let all = q.scope.as_deref() == Some("all");
+    let scope = match q.scope.as_deref() {
+        Some(s @ ("team" | "all")) => s,
+        _ => "mine",
+    };
     let by_amount = q.sort.as_deref() == Some("amount");
-    let me = p.actor().0;
     let roles = vec![p.role.as_str().to_string()];
-    let tasks = match views::inbox(&st.store, (!all).then_some(me.as_str()), &roles).await {
+    let users = match scope_users(&st, &p, scope).await {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    let tasks = match views::inbox(&st.store, users.as_deref(), &roles).await {
         Ok(t) => t,
         Err(e) => return internal(e),
     };
@@ -98,14 +134,12 @@ async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxPa
             format!("<a href=\"/tasks?scope={scope}&amp;sort={sort}\">{label}</a>")
         }
     };
-    let (scope, sort) = (
-        if all { "all" } else { "mine" },
-        if by_amount { "amount" } else { "due" },
-    );
+    let sort = if by_amount { "amount" } else { "due" };
     let mut body = format!(
-        "<p>{} · {} &nbsp;|&nbsp; {}: {} · {}</p>",
-        link("mine", sort, t(lang, "ui.mine"), !all),
-        link("all", sort, t(lang, "ui.all"), all),
+        "<p>{} · {} · {} &nbsp;|&nbsp; {}: {} · {}</p>",
+        link("mine", sort, t(lang, "ui.mine"), scope == "mine"),
+        link("team", sort, t(lang, "ui.team"), scope == "team"),
+        link("all", sort, t(lang, "ui.all"), scope == "all"),
         t(lang, "ui.sort"),
         link(scope, "due", t(lang, "ui.by_due"), !by_amount),
         link(scope, "amount", t(lang, "ui.by_amount"), by_amount),
@@ -181,11 +215,12 @@ async fn case_page(State(st): State<AppState>, p: Principal, Path(id): Path<i64>
         limit: Some(100),
         ..Default::default()
     };
-    let (statement, tasks, history, documents) = match tokio::try_join!(
+    let (statement, tasks, history, documents, notes) = match tokio::try_join!(
         st.store.customer_statement(CustomerId(case.customer_id)),
         views::case_tasks(&st.store, id),
         views::case_history(&st.store, id),
         st.store.archive(&filter),
+        st.store.case_notes(CaseId(id)),
     ) {
         Ok(x) => x,
         Err(e) => return internal(e),
@@ -244,6 +279,7 @@ async fn case_page(State(st): State<AppState>, p: Principal, Path(id): Path<i64>
     for task in &tasks {
         body.push_str(&task_block(lang, &p, task));
     }
+    body.push_str(&crate::notes::section(lang, &p, id, &notes));
     let _ = write!(
         body,
         "<h2>{}</h2><table id=\"history\"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
@@ -377,7 +413,13 @@ async fn back(st: &AppState, task: i64) -> String {
 }
 
 /// A refused form: the reason, with a way back.
-fn refused(lang: Lang, p: &Principal, status: StatusCode, reason: &str, to: &str) -> Response {
+pub(crate) fn refused(
+    lang: Lang,
+    p: &Principal,
+    status: StatusCode,
+    reason: &str,
+    to: &str,
+) -> Response {
     let body = format!(
         "<p id=\"error\" role=\"alert\">{}</p><p><a href=\"{}\">{}</a></p>",
         esc(reason),

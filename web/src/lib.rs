@@ -17,6 +17,7 @@ pub mod flowchart;
 pub mod i18n;
 pub mod inbox;
 pub mod interest;
+pub mod notes;
 pub mod output;
 pub mod pay;
 pub mod scenario;

@@ -30,6 +30,7 @@ const PAGES: &[(&str, &str)] = &[
     ("GET", "/favicon.ico"),
     ("GET", "/tasks"),
     ("GET", "/cases/{id}"),
+    ("POST", "/cases/{id}/notes"),
     ("POST", "/tasks/{id}/complete"),
     ("POST", "/tasks/{id}/forward"),
     ("POST", "/tasks/{id}/snooze"),

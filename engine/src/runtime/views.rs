@@ -144,10 +144,11 @@ pub async fn case_tasks(store: &Store, case: i64) -> Result<Vec<TaskRow>, StoreE
     Ok(rows)
 }
 
-/// Open tasks, for a user (assigned to them, or to one of their roles) or for everyone.
+/// Open tasks for some users (assigned to one of them, or unassigned for one of `roles`),
+/// or for everyone (`None`).
 pub async fn inbox(
     store: &Store,
-    user: Option<&str>,
+    users: Option<&[String]>,
     roles: &[String],
 ) -> Result<Vec<TaskRow>, StoreError> {
     let mut tx = store.read().await?;
@@ -161,14 +162,20 @@ pub async fn inbox(
     tx.commit().await?;
     Ok(rows
         .into_iter()
-        .filter(|t| match user {
+        .filter(|t| match users {
             None => true,
-            Some(u) => {
-                t.assignee.as_deref() == Some(u)
-                    || (t.assignee.is_none() && t.role.as_ref().is_some_and(|r| roles.contains(r)))
-            }
+            Some(users) => match t.assignee.as_deref() {
+                Some(a) => users.iter().any(|u| same_user(a, u)),
+                None => t.role.as_ref().is_some_and(|r| roles.contains(r)),
+            },
         })
         .collect())
+}
+
+/// Whether two names of a user are the same user: the engine assigns a customer's collector
+/// by the bare user name (`cora`), a forward or a claim by the actor (`user:cora`).
+pub fn same_user(a: &str, b: &str) -> bool {
+    a.strip_prefix("user:").unwrap_or(a) == b.strip_prefix("user:").unwrap_or(b)
 }
 
 /// Counts for /metrics.

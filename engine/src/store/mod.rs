@@ -9,6 +9,7 @@
 pub mod access;
 pub mod bank;
 mod buffer;
+pub mod case_notes;
 pub(crate) mod customers;
 pub mod dashboard;
 mod ids;
@@ -316,6 +317,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "debtor_page",
         sqlite: include_str!("../../../migrations/sqlite/0010_debtor_page.sql"),
         postgres: include_str!("../../../migrations/postgres/0010_debtor_page.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "case_notes",
+        sqlite: include_str!("../../../migrations/sqlite/0011_case_notes.sql"),
+        postgres: include_str!("../../../migrations/postgres/0011_case_notes.sql"),
     },
 ];
 

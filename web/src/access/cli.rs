@@ -282,13 +282,29 @@ pub async fn run_token(store: &Store, command: TokenCommand) -> anyhow::Result<(
     Ok(())
 }
 
-/// The demo users, one per role, with the passwords the README gives.
-pub const DEMO_USERS: [(&str, Role, &str); 5] = [
-    ("admin", Role::Admin, "admin-demo"),
-    ("owner", Role::ProcessOwner, "owner-demo"),
-    ("supervisor", Role::Supervisor, "supervisor-demo"),
-    ("collector", Role::Collector, "collector-demo"),
-    ("viewer", Role::Viewer, "viewer-demo"),
+/// The demo users: one per role, and the demo portfolio's collectors (each customer names
+/// one), in two teams; the passwords the README gives.
+pub const DEMO_USERS: [(&str, Role, &str, Option<&str>); 10] = [
+    ("admin", Role::Admin, "admin-demo", None),
+    ("owner", Role::ProcessOwner, "owner-demo", None),
+    ("supervisor", Role::Supervisor, "supervisor-demo", None),
+    (
+        "collector",
+        Role::Collector,
+        "collector-demo",
+        Some("field"),
+    ),
+    ("viewer", Role::Viewer, "viewer-demo", None),
+    ("anna", Role::Collector, "anna-demo-1", Some("field")),
+    ("bartek", Role::Collector, "bartek-demo-1", Some("field")),
+    ("celina", Role::Collector, "celina-demo-1", Some("field")),
+    ("dawid", Role::Collector, "dawid-demo-1", Some("field")),
+    (
+        "diana",
+        Role::Collector,
+        "diana-demo-1",
+        Some("key-accounts"),
+    ),
 ];
 
 /// Creates the demo users when the database has no users; says so on standard error.
@@ -297,7 +313,7 @@ pub async fn add_demo_users(store: &Store) -> anyhow::Result<()> {
         tracing::info!("the database has users already; no demo users are added");
         return Ok(());
     }
-    for (name, role, password) in DEMO_USERS {
+    for (name, role, password, team) in DEMO_USERS {
         let password_hash =
             tokio::task::spawn_blocking(move || secret::hash_password(password)).await??;
         store
@@ -306,7 +322,7 @@ pub async fn add_demo_users(store: &Store) -> anyhow::Result<()> {
                 display_name: name.to_string(),
                 role,
                 language: "en".to_string(),
-                team: None,
+                team: team.map(String::from),
                 password_hash,
             })
             .await?;
@@ -315,7 +331,7 @@ pub async fn add_demo_users(store: &Store) -> anyhow::Result<()> {
         "demo users (name/password): {}",
         DEMO_USERS
             .iter()
-            .map(|(n, r, p)| format!("{n}/{p} ({r})"))
+            .map(|(n, r, p, _)| format!("{n}/{p} ({r})"))
             .collect::<Vec<_>>()
             .join(", ")
     );

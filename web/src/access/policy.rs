@@ -60,6 +60,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // The collectors' desk: everyone reads, collectors work tasks.
     ("GET", "/tasks", ANYONE),
     ("GET", "/cases/{id}", ANYONE),
+    ("POST", "/cases/{id}/notes", COLLECTORS),
     ("POST", "/tasks/{id}/complete", COLLECTORS),
     ("POST", "/tasks/{id}/forward", COLLECTORS),
     ("POST", "/tasks/{id}/snooze", COLLECTORS),
@@ -98,6 +99,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/cases", ANYONE),
     ("POST", "/api/v1/cases", COLLECTORS),
     ("GET", "/api/v1/cases/{id}/history", ANYONE),
+    ("GET", "/api/v1/cases/{id}/notes", ANYONE),
+    ("POST", "/api/v1/cases/{id}/notes", COLLECTORS),
     ("POST", "/api/v1/cases/{id}/events", COLLECTORS),
     ("GET", "/api/v1/tasks", ANYONE),
     ("POST", "/api/v1/tasks/{id}/claim", COLLECTORS),

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use arrears_engine::ids::{CaseId, CustomerId, TaskId};
 use arrears_engine::runtime::{Event, RuntimeError, views};
+use arrears_engine::store::case_notes::CaseNote;
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiQuery, Problem};
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_cases, start_case))
         .routes(routes!(case_history))
+        .routes(routes!(list_notes, add_note))
         .routes(routes!(case_event))
         .routes(routes!(customer_event))
         .routes(routes!(list_tasks))
@@ -91,6 +93,39 @@ async fn case_history(
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(json(&views::case_history(&st.store, id).await?)))
+}
+
+/// A case's notes, oldest first.
+#[utoipa::path(get, path = "/cases/{id}/notes", tag = "cases", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<CaseNote>)))]
+async fn list_notes(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<CaseNote>>, ApiError> {
+    Ok(Json(st.store.case_notes(CaseId(id)).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NoteInput {
+    /// The note, at most 4,000 characters.
+    text: String,
+}
+
+/// Add a note to a case (kept with the signed-in author and the time; never changed).
+#[utoipa::path(post, path = "/cases/{id}/notes", tag = "cases", params(("id" = i64, Path)), request_body = NoteInput,
+    responses((status = 201, body = CaseNote), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn add_note(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    principal: Principal,
+    ApiJson(input): ApiJson<NoteInput>,
+) -> Result<(StatusCode, Json<CaseNote>), ApiError> {
+    let note = st
+        .store
+        .add_case_note(CaseId(id), principal.actor().as_str(), &input.text)
+        .await?;
+    Ok((StatusCode::CREATED, Json(note)))
 }
 
 /// Post an event to a case: `{"kind": "promise_to_pay", "date": "2026-12-01", "amount":
@@ -211,7 +246,7 @@ async fn list_tasks(
         .filter(|r| !r.is_empty())
         .collect();
     Ok(Json(json(
-        &views::inbox(&st.store, p.user.as_deref(), &roles).await?,
+        &views::inbox(&st.store, p.user.map(|u| vec![u]).as_deref(), &roles).await?,
     )))
 }
 
