@@ -81,10 +81,11 @@ async fn scope_users(
 /// open task.
 async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxParams>) -> Response {
     let lang = lang_of(&p);
-    let scope = match q.scope.as_deref() {
-        Some(s @ ("team" | "all")) => s,
-        _ => "mine",
-    };
+    // An unknown scope is "mine", so the page marks what it shows.
+    let scope = ["team", "all"]
+        .into_iter()
+        .find(|s| q.scope.as_deref() == Some(*s))
+        .unwrap_or("mine");
     let by_amount = q.sort.as_deref() == Some("amount");
     let roles = vec![p.role.as_str().to_string()];
     let users = match scope_users(&st, &p, scope).await {
