@@ -11,7 +11,7 @@ use std::fmt::Write;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -21,9 +21,10 @@ use arrears_engine::ids::{CustomerId, TaskId};
 use arrears_engine::runtime::task::TaskRow;
 use arrears_engine::runtime::views;
 
-use crate::access::{CSRF_FIELD, Principal, Via};
+use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t, tf};
+use crate::page::{csrf_input, internal, lang_of, layout, refused, runtime_refusal};
 use crate::ui::esc;
 
 /// At most this many tasks on one inbox page.
@@ -38,54 +39,6 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/snooze", post(snooze))
         .route("/approvals", get(approvals).post(approve))
         .with_state(state)
-}
-
-/// A page failed for a reason the user cannot act on: logged, shown as a short message.
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "page failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-}
-
-fn lang_of(p: &Principal) -> Lang {
-    match &p.via {
-        Via::Session { language, .. } => Lang::of(language),
-        Via::Token => Lang::En,
-    }
-}
-
-/// The page around `body`: title, navigation, who is signed in.
-fn layout(lang: Lang, p: &Principal, title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · arrears</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:1rem auto;max-width:72rem;padding:0 1rem}}\
-         nav a{{margin-right:1rem}}table{{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}}\
-         th,td{{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}\
-         td.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}\
-         form.task{{border:1px solid #ccc;padding:.6rem;margin:.5rem 0}}label{{display:block;margin:.3rem 0}}\
-         input,select,textarea,button{{font:inherit;padding:.3rem}}\
-         :focus{{outline:3px solid #1a5fb4;outline-offset:2px}}\
-         @media (max-width:40rem){{table,thead,tbody,tr,td,th{{display:block}}thead{{display:none}}td{{border:0}}tr{{border-bottom:1px solid #ccc}}}}\
-         </style></head><body><nav><a href=\"/\">{overview}</a><a href=\"/tasks\">{inbox}</a><a href=\"/approvals\">{approvals}</a></nav>\
-         {bar}<main><h1>{title}</h1>{body}</main></body></html>",
-        code = lang.code(),
-        title = esc(title),
-        overview = t(lang, "ui.overview"),
-        inbox = t(lang, "ui.inbox"),
-        approvals = t(lang, "ui.approvals"),
-        bar = crate::access::login::signed_in_bar(p),
-    ))
-}
-
-fn csrf_input(p: &Principal) -> String {
-    p.csrf()
-        .map(|c| {
-            format!(
-                "<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">",
-                esc(c)
-            )
-        })
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +127,10 @@ async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxPa
                     task.id,
                     esc(&task.title)
                 ),
+                // A request to start a case has no case yet: it is decided on its page.
+                None if task.kind == "request" => {
+                    format!("<a href=\"/requests\">{}</a>", esc(&task.title))
+                }
                 None => esc(&task.title),
             };
             let amount = task
@@ -413,34 +370,6 @@ async fn back(st: &AppState, task: i64) -> String {
     let _ = tx.commit().await;
     case.map(|c| format!("/cases/{c}"))
         .unwrap_or_else(|| "/tasks".into())
-}
-
-/// A refused form: the reason, with a way back.
-fn refused(lang: Lang, p: &Principal, status: StatusCode, reason: &str, to: &str) -> Response {
-    let body = format!(
-        "<p id=\"error\" role=\"alert\">{}</p><p><a href=\"{}\">{}</a></p>",
-        esc(reason),
-        esc(to),
-        t(lang, "ui.back")
-    );
-    (status, layout(lang, p, t(lang, "ui.refused"), &body)).into_response()
-}
-
-fn runtime_refusal(e: arrears_engine::runtime::RuntimeError) -> (StatusCode, String) {
-    use arrears_engine::runtime::RuntimeError;
-    match e {
-        RuntimeError::NotFound(w) => (StatusCode::NOT_FOUND, format!("{w} not found")),
-        RuntimeError::Store(arrears_engine::store::StoreError::NotFound(w)) => {
-            (StatusCode::NOT_FOUND, format!("{w} not found"))
-        }
-        RuntimeError::Store(arrears_engine::store::StoreError::Conflict(m))
-        | RuntimeError::Refused(m)
-        | RuntimeError::Scenario(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
-        other => {
-            tracing::error!(error = %other, "task form failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-        }
-    }
 }
 
 /// What a task form answers: back to where it came from, or a page that says why not.
