@@ -13,6 +13,7 @@ pub mod documents;
 pub mod i18n;
 pub mod inbox;
 pub mod interest;
+pub mod matching;
 pub mod output;
 pub mod page;
 pub mod pay;

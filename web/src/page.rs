@@ -1,6 +1,6 @@
 //! The frame every page of the staff UI shares: the layout with its navigation, the user's
 //! language, the CSRF field of forms, and how a refused form or a failed page answers. The
-//! pages themselves live with their concepts (`inbox`, `request`).
+//! pages themselves live with their concepts (`inbox`, `request`, `matching`).
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -35,13 +35,14 @@ pub(crate) fn layout(lang: Lang, p: &Principal, title: &str, body: &str) -> Html
          input,select,textarea,button{{font:inherit;padding:.3rem}}\
          :focus{{outline:3px solid #1a5fb4;outline-offset:2px}}\
          @media (max-width:40rem){{table,thead,tbody,tr,td,th{{display:block}}thead{{display:none}}td{{border:0}}tr{{border-bottom:1px solid #ccc}}}}\
-         </style></head><body><nav><a href=\"/\">{overview}</a><a href=\"/tasks\">{inbox}</a><a href=\"/approvals\">{approvals}</a><a href=\"/request\">{request}</a><a href=\"/requests\">{requests}</a></nav>\
+         </style></head><body><nav><a href=\"/\">{overview}</a><a href=\"/tasks\">{inbox}</a><a href=\"/approvals\">{approvals}</a><a href=\"/matching\">{matching}</a><a href=\"/request\">{request}</a><a href=\"/requests\">{requests}</a></nav>\
          {bar}<main><h1>{title}</h1>{body}</main></body></html>",
         code = lang.code(),
         title = esc(title),
         overview = t(lang, "ui.overview"),
         inbox = t(lang, "ui.inbox"),
         approvals = t(lang, "ui.approvals"),
+        matching = t(lang, "ui.matching"),
         request = t(lang, "ui.request"),
         requests = t(lang, "ui.requests"),
         bar = crate::access::login::signed_in_bar(p),

@@ -35,6 +35,8 @@ const PAGES: &[(&str, &str)] = &[
     ("POST", "/tasks/{id}/snooze"),
     ("GET", "/approvals"),
     ("POST", "/approvals"),
+    ("GET", "/matching"),
+    ("POST", "/matching/{id}"),
     ("GET", "/request"),
     ("POST", "/request"),
     ("GET", "/requests"),
@@ -351,6 +353,18 @@ async fn every_route_refuses_the_roles_its_policy_refuses() -> anyhow::Result<()
             status_as(Role::Viewer, "GET", "/request").await?,
             StatusCode::FORBIDDEN
         );
+        // The matching page: everyone looks, collectors match.
+        assert_eq!(
+            status_as(Role::Viewer, "GET", "/matching").await?,
+            StatusCode::OK
+        );
+        for role in [Role::Viewer, Role::ProcessOwner] {
+            assert_eq!(
+                status_as(role, "POST", "/matching/1").await?,
+                StatusCode::FORBIDDEN,
+                "{b}: {role}"
+            );
+        }
         // An unknown path: who is signed in learns it is not there, nobody else.
         assert_eq!(
             app.request("GET", "/api/v1/nowhere")?

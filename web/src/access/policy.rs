@@ -69,6 +69,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/tasks/{id}/snooze", COLLECTORS),
     ("GET", "/approvals", ANYONE),
     ("POST", "/approvals", SUPERVISORS),
+    // The manual payment-matching queue: everyone reads, collectors match.
+    ("GET", "/matching", ANYONE),
+    ("POST", "/matching/{id}", COLLECTORS),
     // The intranet request form (with the requester's own requests) and the lead's list.
     ("GET", "/request", REQUESTERS),
     ("POST", "/request", REQUESTERS),

@@ -81,6 +81,16 @@ impl ApiError {
         }
     }
 
+    /// The status the error answers with (pages show their own body for it).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the error says, field pointers included.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, format!("{} not found", what.into()))
     }

@@ -3,7 +3,7 @@
 //! the guard in `crate::access`, before any handler runs.
 
 mod access;
-mod bank;
+pub(crate) mod bank;
 mod cases;
 mod documents;
 pub mod error;
