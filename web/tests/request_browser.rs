@@ -50,8 +50,8 @@ async fn a_collector_asks_for_a_case_and_the_lead_accepts_it_in_chromium() -> an
             .await?;
         browser.screenshot(&format!("request-{b}-form")).await?;
         browser.click("#send-request").await?;
-        browser.wait_for_heading("Ask collections").await?;
-        let mine = browser.text("#my-requests").await?;
+        // The form answers with the same page, now listing the request.
+        let mine = browser.wait_for_text("#my-requests").await?;
         assert!(mine.contains("REQ-9"), "{b}: {mine}");
         assert!(
             mine.contains("waiting for the collections lead"),
