@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrears_connectors::bank::import::{ImportError, ImportReport, import};
 use arrears_engine::ledger::document::{CustomerRef, DocRef};
 use arrears_engine::ledger::{Actor, CustomerInput, DocumentInput, DocumentKind, LineInput};
+use arrears_engine::store::bank::MatchTo;
 use arrears_engine::store::{DocumentFilter, Store};
 use arrears_engine::testkit::TestDb;
 use arrears_engine::{Currency, ManualClock};
@@ -175,7 +176,7 @@ async fn camt053_books_matched_credits_queues_the_rest_and_never_books_twice() -
             .resolve_bank_item(
                 queue[0].id,
                 CustomerRef::External("C2".into()),
-                vec![DocRef::Number("FV/2023/0050".into())],
+                MatchTo::Invoices(vec![DocRef::Number("FV/2023/0050".into())]),
                 &actor,
             )
             .await?;
@@ -190,7 +191,7 @@ async fn camt053_books_matched_credits_queues_the_rest_and_never_books_twice() -
                 .resolve_bank_item(
                     queue[0].id,
                     CustomerRef::External("C2".into()),
-                    Vec::new(),
+                    MatchTo::Invoices(Vec::new()),
                     &actor
                 )
                 .await

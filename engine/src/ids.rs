@@ -62,3 +62,7 @@ id_type!(
     /// A file a debtor uploaded through the debtor page (a proof of payment).
     UploadId
 );
+id_type!(
+    /// A member of staff's request that collections start a case (the intranet form).
+    CaseRequestId
+);

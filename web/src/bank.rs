@@ -17,6 +17,7 @@ use arrears_engine::ledger::document::{CustomerRef, DocRef};
 use arrears_engine::ledger::{
     Actor, CustomerInput, DocumentInput, DocumentKind, LineInput, prepare_document,
 };
+use arrears_engine::store::bank::MatchTo;
 use arrears_engine::store::{Store, StoreError};
 use arrears_engine::{Currency, ManualClock};
 
@@ -122,7 +123,7 @@ pub async fn resolve(
         .resolve_bank_item(
             item,
             CustomerRef::External(customer.to_string()),
-            invoices.iter().map(|n| DocRef::Number(n.clone())).collect(),
+            MatchTo::Invoices(invoices.iter().map(|n| DocRef::Number(n.clone())).collect()),
             &Actor("cli".into()),
         )
         .await

@@ -24,7 +24,8 @@ use arrears_engine::runtime::views;
 use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t, tf};
-use crate::ui::{csrf_input, esc, internal, lang_of, layout};
+use crate::page::{csrf_input, internal, lang_of, layout, refused, runtime_refusal};
+use crate::ui::esc;
 
 /// At most this many tasks on one inbox page.
 const INBOX_LIMIT: usize = 200;
@@ -164,6 +165,10 @@ async fn inbox(State(st): State<AppState>, p: Principal, Query(q): Query<InboxPa
                     task.id,
                     esc(&task.title)
                 ),
+                // A request to start a case has no case yet: it is decided on its page.
+                None if task.kind == "request" => {
+                    format!("<a href=\"/requests\">{}</a>", esc(&task.title))
+                }
                 None => esc(&task.title),
             };
             let amount = task
@@ -411,29 +416,6 @@ async fn back(st: &AppState, task: i64) -> String {
     let _ = tx.commit().await;
     case.map(|c| format!("/cases/{c}"))
         .unwrap_or_else(|| "/tasks".into())
-}
-
-/// A refused form: the reason, with a way back.
-pub(crate) fn refused(
-    lang: Lang,
-    p: &Principal,
-    status: StatusCode,
-    reason: &str,
-    to: &str,
-) -> Response {
-    let body = format!(
-        "<p id=\"error\" role=\"alert\">{}</p><p><a href=\"{}\">{}</a></p>",
-        esc(reason),
-        esc(to),
-        t(lang, "ui.back")
-    );
-    (status, layout(lang, p, t(lang, "ui.refused"), &body)).into_response()
-}
-
-/// A refusal of the runtime as the API would answer it: the same status and words.
-fn runtime_refusal(e: arrears_engine::runtime::RuntimeError) -> (StatusCode, String) {
-    let e = crate::api::error::ApiError::from(e);
-    (e.status(), e.detail().to_string())
 }
 
 /// What a task form answers: back to where it came from, or a page that says why not.

@@ -16,8 +16,8 @@ use arrears_engine::store::case_notes::{CaseNote, MAX_NOTE};
 use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t};
-use crate::inbox::refused;
-use crate::ui::{csrf_input, esc, internal, lang_of};
+use crate::page::{csrf_input, internal, lang_of, may_post, refused};
+use crate::ui::esc;
 
 /// The notes section of case `case`.
 pub fn section(lang: Lang, p: &Principal, case: i64, notes: &[CaseNote]) -> String {
@@ -37,9 +37,7 @@ pub fn section(lang: Lang, p: &Principal, case: i64, notes: &[CaseNote]) -> Stri
         }
         out.push_str("</ul>");
     }
-    let may_write = crate::access::policy::access("POST", "/cases/{id}/notes")
-        .is_some_and(|a| a.allows(p.role));
-    if may_write {
+    if may_post(p, "/cases/{id}/notes") {
         let _ = write!(
             out,
             "<form method=\"post\" action=\"/cases/{case}/notes\">{}\

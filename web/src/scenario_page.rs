@@ -22,7 +22,8 @@ use arrears_engine::scenario::{Diagnostic, Severity};
 use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t, tf};
-use crate::ui::{esc, internal, lang_of, layout};
+use crate::page::{internal, lang_of, layout};
+use crate::ui::esc;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -80,6 +80,8 @@ pub fn app_with(store: Store, settings: Settings) -> axum::Router {
         .merge(crate::inbox::router(state.clone()))
         .merge(crate::dashboard::router(state.clone()))
         .merge(crate::scenario_page::router(state.clone()))
+        .merge(crate::request::router(state.clone()))
+        .merge(crate::matching::router(state.clone()))
         .merge(crate::access::login::router(state.clone()))
         .merge(crate::pay::router(state.clone(), settings.debtor_page))
         .route(

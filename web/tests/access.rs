@@ -39,6 +39,13 @@ const PAGES: &[(&str, &str)] = &[
     ("GET", "/dashboard"),
     ("GET", "/scenarios"),
     ("GET", "/scenarios/{id}"),
+    ("GET", "/matching"),
+    ("POST", "/matching/{id}"),
+    ("GET", "/request"),
+    ("POST", "/request"),
+    ("GET", "/requests"),
+    ("POST", "/requests/{id}/accept"),
+    ("POST", "/requests/{id}/reject"),
     ("GET", "/pay/assets/debtor.css"),
     ("GET", "/pay/{token}"),
     ("POST", "/pay/{token}/proof"),
@@ -312,6 +319,54 @@ async fn every_route_refuses_the_roles_its_policy_refuses() -> anyhow::Result<()
             assert_eq!(
                 status_as(role, "GET", "/api/v1/customers").await?,
                 StatusCode::OK
+            );
+        }
+        // Requests to start a case: every role but the viewer files one, only the
+        // collections lead (supervisor) and admins decide.
+        let file = "/api/v1/case-requests";
+        assert_eq!(
+            status_as(Role::Viewer, "POST", file).await?,
+            StatusCode::FORBIDDEN
+        );
+        for role in [Role::Collector, Role::ProcessOwner, Role::Supervisor] {
+            assert_eq!(
+                status_as(role, "POST", file).await?,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{b}: {role} may file (an empty request names the missing reason)"
+            );
+        }
+        for path in [
+            "/api/v1/case-requests/1/accept",
+            "/api/v1/case-requests/1/reject",
+            "/requests/1/accept",
+            "/requests/1/reject",
+        ] {
+            for role in [Role::Collector, Role::ProcessOwner, Role::Viewer] {
+                assert_eq!(
+                    status_as(role, "POST", path).await?,
+                    StatusCode::FORBIDDEN,
+                    "{b}: {role} {path}"
+                );
+            }
+        }
+        assert_eq!(
+            status_as(Role::Supervisor, "POST", "/api/v1/case-requests/1/accept").await?,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_as(Role::Viewer, "GET", "/request").await?,
+            StatusCode::FORBIDDEN
+        );
+        // The matching page: everyone looks, collectors match.
+        assert_eq!(
+            status_as(Role::Viewer, "GET", "/matching").await?,
+            StatusCode::OK
+        );
+        for role in [Role::Viewer, Role::ProcessOwner] {
+            assert_eq!(
+                status_as(role, "POST", "/matching/1").await?,
+                StatusCode::FORBIDDEN,
+                "{b}: {role}"
             );
         }
         // An unknown path: who is signed in learns it is not there, nobody else.

@@ -1,5 +1,6 @@
 //! The manual-matching queue over real HTTP, on SQLite and PostgreSQL: a camt.053 credit
-//! that matched nothing is listed, matched by hand to a customer's invoice, and then gone.
+//! that matched nothing is listed, matched by hand to a customer's invoice, and then gone;
+//! asking for unallocated money and naming invoices at once is refused.
 
 mod support;
 
@@ -104,6 +105,15 @@ async fn a_queued_credit_is_listed_and_matched_by_hand_over_http() -> anyhow::Re
             .post(&path, json!({"customer": "C2", "invoce": []}))
             .await?;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}: {r}");
+        // Unallocated money names no invoice.
+        let (s, r) = app
+            .post(
+                &path,
+                json!({"customer": "C2", "invoices": ["FV/2023/0050"], "unallocated": true}),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {r}");
+        assert_eq!(r["errors"][0]["pointer"], "/invoices", "{r}");
         assert_eq!(
             app.get("/api/v1/bank/queue")
                 .await?

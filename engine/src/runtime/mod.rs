@@ -9,6 +9,7 @@ pub mod events;
 pub mod exec;
 pub mod outbox;
 pub mod registry;
+pub mod request;
 pub mod task;
 pub mod views;
 
@@ -1193,6 +1194,10 @@ impl Runtime {
         let mut tx = self.store.write().await?;
         let t = task::load(&mut tx, task_id).await?;
         task::open_or_conflict(&t)?;
+        if t.kind == "request" {
+            tx.rollback().await?;
+            return self.decide_by_task(&t, outcome, data, actor).await;
+        }
         if !t.outcomes().iter().any(|o| o == outcome) {
             return Err(RuntimeError::Refused(format!(
                 "/outcome: `{outcome}` is not an outcome of task {task_id}; expected one of: {}",

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::ids::TaskId;
+use crate::ids::{CustomerId, TaskId};
 use crate::scenario::{Stage, Value};
 use crate::store::{StoreError, Tx, on};
 
@@ -30,15 +30,40 @@ pub async fn create(
     now: DateTime<Utc>,
     t: NewTask,
 ) -> Result<i64, StoreError> {
+    let id = insert(tx, Some(case), CustomerId(case.customer_id), now, t).await?;
+    if let Some(b) = tx.buffer() {
+        b.known.tasks.insert(case.id);
+    }
+    Ok(id)
+}
+
+/// A task about a customer with no case yet: an intranet request waiting for the
+/// collections lead, whose decision may start one.
+pub async fn create_for_customer(
+    tx: &mut Tx,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+    t: NewTask,
+) -> Result<i64, StoreError> {
+    insert(tx, None, customer, now, t).await
+}
+
+async fn insert(
+    tx: &mut Tx,
+    case: Option<&CaseRow>,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+    t: NewTask,
+) -> Result<i64, StoreError> {
     let id: i64 = on!(tx, c, DB, PG => {
         sqlx::query_scalar(
             "INSERT INTO tasks (case_id, customer_id, step, visit, kind, title, role, assignee, status, outcomes, form, due_at, escalate_to, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13) RETURNING id",
         )
-        .bind(case.id)
-        .bind(case.customer_id)
-        .bind(&case.step)
-        .bind(case.visit)
+        .bind(case.map(|c| c.id))
+        .bind(customer.0)
+        .bind(case.map(|c| c.step.as_str()))
+        .bind(case.map(|c| c.visit))
         .bind(t.kind)
         .bind(&t.title)
         .bind(&t.role)
@@ -51,9 +76,6 @@ pub async fn create(
         .fetch_one(&mut *c)
         .await
     })?;
-    if let Some(b) = tx.buffer() {
-        b.known.tasks.insert(case.id);
-    }
     Ok(id)
 }
 

@@ -122,6 +122,16 @@ pub struct BankQueueItem {
     pub imported_at: DateTime<Utc>,
 }
 
+/// Where the money of a credit matched by hand goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchTo {
+    /// These receivables, in this order; none named: the customer's oldest due first.
+    Invoices(Vec<DocRef>),
+    /// The customer's account, unallocated: an overpayment to allocate, refund or transfer
+    /// later.
+    Unallocated,
+}
+
 /// A credit booked earlier, found again by a reversal.
 #[derive(Debug, Clone)]
 pub struct BookedCredit {
@@ -357,13 +367,13 @@ impl Store {
         Ok(rows.into_iter().map(QueueRow::into_item).collect())
     }
 
-    /// Resolves a queued credit: books its payment for `customer` and allocates it to
-    /// `invoices` in that order (oldest due first when none are named).
+    /// Resolves a queued credit: books its payment for `customer` and applies it as `to`
+    /// says (named invoices in that order, the oldest due first, or none: unallocated).
     pub async fn resolve_bank_item(
         &self,
         id: i64,
         customer: CustomerRef,
-        invoices: Vec<DocRef>,
+        to: MatchTo,
         actor: &Actor,
     ) -> Result<BookingOutcome, StoreError> {
         let mut tx = self.write().await?;
@@ -387,7 +397,13 @@ impl Store {
         }
         let identity = row.identity.clone();
         let item = row.into_item();
-        let auto = invoices.is_empty();
+        let (invoices, auto) = match to {
+            MatchTo::Invoices(invoices) => {
+                let auto = invoices.is_empty();
+                (invoices, auto)
+            }
+            MatchTo::Unallocated => (Vec::new(), false),
+        };
         let input = payment_input(
             &identity,
             customer,

@@ -166,6 +166,15 @@ pub(crate) async fn customer_in(tx: &mut Tx, id: CustomerId) -> Result<Customer,
         .ok_or_else(|| StoreError::NotFound(format!("customer {id}")))
 }
 
+/// A customer by its external id (the customer number staff know), inside a transaction
+/// the caller holds.
+pub(crate) async fn customer_by_external_id_in(
+    tx: &mut Tx,
+    external_id: &str,
+) -> Result<Option<Customer>, StoreError> {
+    Ok(load(tx, Key::External(external_id)).await?.pop())
+}
+
 async fn load(tx: &mut Tx, key: Key<'_>) -> Result<Vec<Customer>, StoreError> {
     let rows: Vec<CustomerRow> = on!(&mut *tx, c, DB, PG => {
         match key {

@@ -234,7 +234,7 @@ async fn logout(State(st): State<AppState>, principal: Principal) -> Response {
 /// The bar a page shows its signed-in user: name, role and the logout form with the
 /// session's CSRF token.
 pub fn signed_in_bar(principal: &Principal) -> String {
-    let lang = crate::ui::lang_of(principal);
+    let lang = crate::page::lang_of(principal);
     let logout = principal
         .csrf()
         .map(|csrf| {

@@ -7,7 +7,9 @@
 //! events, documents to prepare, manual bank matching and allocation); a supervisor also
 //! approves documents and interest notes and books ledger documents; a process owner reads
 //! and configures the process (webhook subscriptions; scenarios and connectors are
-//! command-line only); an admin may do everything.
+//! command-line only); an admin may do everything. Every role but the viewer may ask
+//! collections to start a case (the intranet form); the collections lead (supervisor)
+//! decides.
 
 use arrears_engine::store::access::Role;
 
@@ -36,7 +38,9 @@ use Role::{Admin, Collector, ProcessOwner, Supervisor, Viewer};
 const ANYONE: Access = Access::Roles(&[Admin, ProcessOwner, Supervisor, Collector, Viewer]);
 /// Case work.
 const COLLECTORS: Access = Access::Roles(&[Admin, Supervisor, Collector]);
-/// Approvals and bookings.
+/// Staff who may ask collections to start a case: everyone who works, not a viewer.
+const REQUESTERS: Access = Access::Roles(&[Admin, ProcessOwner, Supervisor, Collector]);
+/// Approvals, bookings and decisions on case requests.
 const SUPERVISORS: Access = Access::Roles(&[Admin, Supervisor]);
 /// Process configuration.
 const OWNERS: Access = Access::Roles(&[Admin, ProcessOwner]);
@@ -71,6 +75,15 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // Scenario pages: everyone reads; scenarios are deployed from the command line.
     ("GET", "/scenarios", ANYONE),
     ("GET", "/scenarios/{id}", ANYONE),
+    // The manual payment-matching queue: everyone reads, collectors match.
+    ("GET", "/matching", ANYONE),
+    ("POST", "/matching/{id}", COLLECTORS),
+    // The intranet request form (with the requester's own requests) and the lead's list.
+    ("GET", "/request", REQUESTERS),
+    ("POST", "/request", REQUESTERS),
+    ("GET", "/requests", ANYONE),
+    ("POST", "/requests/{id}/accept", SUPERVISORS),
+    ("POST", "/requests/{id}/reject", SUPERVISORS),
     // Ledger.
     ("GET", "/api/v1/customers", ANYONE),
     ("POST", "/api/v1/customers", SUPERVISORS),
@@ -107,6 +120,11 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/tasks/{id}/complete", COLLECTORS),
     ("POST", "/api/v1/tasks/{id}/forward", COLLECTORS),
     ("POST", "/api/v1/tasks/{id}/snooze", COLLECTORS),
+    // Requests to start a case.
+    ("GET", "/api/v1/case-requests", ANYONE),
+    ("POST", "/api/v1/case-requests", REQUESTERS),
+    ("POST", "/api/v1/case-requests/{id}/accept", SUPERVISORS),
+    ("POST", "/api/v1/case-requests/{id}/reject", SUPERVISORS),
     // Correspondence.
     ("GET", "/api/v1/documents", ANYONE),
     ("POST", "/api/v1/documents", COLLECTORS),

@@ -81,6 +81,16 @@ impl ApiError {
         }
     }
 
+    /// The status the error answers with (pages show their own body for it).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the error says, field pointers included.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, format!("{} not found", what.into()))
     }
@@ -108,16 +118,6 @@ impl ApiError {
             detail: format!("the request was refused and nothing was changed: {detail}"),
             errors,
         }
-    }
-
-    /// The status the error answers with.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// What the error says, for a page that shows it.
-    pub fn detail(&self) -> &str {
-        &self.detail
     }
 
     pub fn store(e: StoreError, batch: bool) -> ApiError {

@@ -3,13 +3,14 @@
 //! the guard in `crate::access`, before any handler runs.
 
 mod access;
-mod bank;
+pub(crate) mod bank;
 mod cases;
 mod documents;
 pub mod error;
 mod interest;
 mod ledger;
 mod pay_links;
+mod requests;
 mod subscriptions;
 mod webhooks;
 
@@ -55,6 +56,7 @@ pub struct AppState {
         (name = "balances", description = "Derived balances and open items"),
         (name = "reports", description = "Aging and other reports"),
         (name = "cases", description = "Collection cases, their history and events"),
+        (name = "case-requests", description = "Staff's requests that collections start a case, accepted or rejected by the collections lead"),
         (name = "tasks", description = "Collectors' tasks: calls, approvals, court stages"),
         (name = "documents", description = "Correspondence: the archive of letters, e-mails and SMS, approval, duplicates, print batch, delivery reports"),
         (name = "interest", description = "Interest notes for late payment: issue, approve, send"),
@@ -79,7 +81,8 @@ pub fn router(state: AppState) -> axum::Router {
                 .merge(webhooks::router())
                 .merge(subscriptions::router())
                 .merge(access::router())
-                .merge(pay_links::router()),
+                .merge(pay_links::router())
+                .merge(requests::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

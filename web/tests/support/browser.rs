@@ -290,6 +290,20 @@ impl Browser {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
+    /// Waits (at most 10 seconds) until an element matches `css`; its text. For a form that
+    /// answers with a page of the same heading, where waiting for the heading would not wait.
+    pub async fn wait_for_text(&self, css: &str) -> anyhow::Result<String> {
+        let mut last = String::new();
+        for _ in 0..100 {
+            match self.text(css).await {
+                Ok(t) => return Ok(t),
+                Err(e) => last = format!("{e:#}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("no element matched `{css}` within 10 seconds: {last}")
+    }
+
     /// Waits (at most 10 seconds) until the page's `<h1>` says `text`.
     pub async fn wait_for_heading(&self, text: &str) -> anyhow::Result<()> {
         let mut last = String::new();

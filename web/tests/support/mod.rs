@@ -209,3 +209,38 @@ pub async fn user(
         .await?;
     Ok(())
 }
+
+/// Posts a form of our pages as `who` (its session cookie, the CSRF token first), the way a
+/// browser submits it.
+pub async fn post_form(
+    http: &reqwest::Client,
+    base: &str,
+    who: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<reqwest::Response> {
+    let mut all = vec![("csrf", who.csrf.as_str())];
+    all.extend_from_slice(fields);
+    Ok(http
+        .post(format!("{base}{path}"))
+        .header("cookie", format!("arrears_session={}", who.cookie))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&all)?)
+        .send()
+        .await?)
+}
+
+/// A page as `who` sees it: its status and HTML.
+pub async fn get_page(
+    http: &reqwest::Client,
+    base: &str,
+    who: &Browser,
+    path: &str,
+) -> anyhow::Result<(reqwest::StatusCode, String)> {
+    let r = http
+        .get(format!("{base}{path}"))
+        .header("cookie", format!("arrears_session={}", who.cookie))
+        .send()
+        .await?;
+    Ok((r.status(), r.text().await?))
+}
