@@ -153,6 +153,9 @@ async fn prepare(
         bar.inc(n as u64);
     }
     bar.finish_and_clear();
+    // Statistics of the loaded book, as after any bulk load (PostgreSQL's autovacuum may be
+    // off or behind; without them the planner has nothing to go on).
+    store.analyze().await?;
 
     Ok((store, scenario.0))
 }
