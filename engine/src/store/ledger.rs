@@ -1776,13 +1776,22 @@ async fn index_batch(
             cleared.push((id, *on));
         }
     }
-    let settled_before: Vec<i64> = book
+    let settled_before: Vec<&Receivable> = book
         .values()
         .filter(|r| !new_ids.contains(&r.id) && r.open_minor == 0)
         .filter(|r| initial_open.get(&r.id).is_some_and(|o| *o > 0))
+        .collect();
+    // Only receivables with money allocated before this batch have a history to read: one
+    // whose open amount was its gross had no allocation, and a receivable is never the
+    // source of an allocation or a credit operation, so this batch's allocations are all
+    // there is (saves 90,000 lookups in three tables when a bank import pays 90,000 invoices).
+    let partly_paid: Vec<i64> = settled_before
+        .iter()
+        .filter(|r| initial_open.get(&r.id) != Some(&r.gross_minor))
         .map(|r| r.id)
         .collect();
-    let history = open_items::last_effective(tx, &settled_before).await?;
+    let history = open_items::last_effective(tx, &partly_paid).await?;
+    let settled_before: Vec<i64> = settled_before.iter().map(|r| r.id).collect();
     let mut cleared_listed = Vec::new();
     for id in settled_before {
         let on = match (history.get(&id), last.get(&id)) {
