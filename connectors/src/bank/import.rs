@@ -9,7 +9,7 @@
 //! file twice books nothing twice, and the duplicates are counted.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use arrears_engine::Currency;
 use arrears_engine::ids::CustomerId;
@@ -114,7 +114,11 @@ pub fn entry_identity(statement: &Statement, sequence: usize, e: &Entry) -> Stri
         sequence
     );
     let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(32);
+    for b in digest.iter().take(16) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// Imports a file. `format` None = detect it from the content.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ledger::book_in;
-use super::{List, Rejection, Store, StoreError, Tx, on};
+use super::{Conn, List, Rejection, Store, StoreError, Tx, on, pg_bulk};
 use crate::ids::{CustomerId, DocumentId};
 use crate::ledger::document::{CustomerRef, DocRef};
 use crate::ledger::{Actor, DocumentInput, DocumentKind, Iban, PreparedDocument, prepare_document};
@@ -19,7 +19,7 @@ use crate::money::{Currency, Money};
 
 use super::BookingOutcome;
 
-/// Rows per multi-row INSERT of bank entries (23 columns: under both backends' bind limits).
+/// Rows per multi-row INSERT of bank entries on SQLite (23 columns: under its bind limit).
 const CHUNK: usize = 500;
 
 /// What became of an imported entry.
@@ -449,6 +449,49 @@ async fn insert_entries(
     now: DateTime<Utc>,
     actor: &Actor,
 ) -> Result<(), StoreError> {
+    let minor = |e: &NewBankEntry| {
+        Money::new(e.amount, e.currency)
+            .and_then(|m| m.to_minor())
+            .unwrap_or(0)
+    };
+    let payment = |e: &NewBankEntry| {
+        e.payment
+            .and_then(|p| payment_ids.get(p).copied().flatten())
+    };
+    let side = |e: &NewBankEntry| if e.credit { "credit" } else { "debit" };
+    if let Conn::Postgres(t) = &mut tx.conn {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut cols = pg_bulk::BankEntryColumns::default();
+        for e in entries {
+            cols.identity.push(e.identity.clone());
+            cols.account.push(e.account.clone());
+            cols.statement_id.push(e.statement_id.clone());
+            cols.currency.push(e.currency.code().to_string());
+            cols.booking_date.push(e.booking_date);
+            cols.amount_minor.push(minor(e));
+            cols.side.push(side(e));
+            cols.is_reversal.push(e.is_reversal);
+            cols.bank_reference.push(e.bank_reference.clone());
+            cols.end_to_end_id.push(e.end_to_end_id.clone());
+            cols.structured_reference
+                .push(e.structured_reference.clone());
+            cols.counterparty_name.push(e.counterparty_name.clone());
+            cols.counterparty_account
+                .push(e.counterparty_account.clone());
+            cols.remittance.push(e.remittance.clone());
+            cols.status.push(e.status.as_str());
+            cols.payment_id.push(payment(e));
+            cols.suggested_customer_id
+                .push(e.suggested_customer.map(|c| c.0));
+            cols.confidence.push(i64::from(e.confidence));
+            cols.reason.push(e.reason.clone());
+            cols.explanation.push(e.explanation.clone());
+            cols.suggestion.push(e.suggestion.to_string());
+        }
+        return pg_bulk::insert_bank_entries(t, cols, now, actor.as_str()).await;
+    }
     for chunk in entries.chunks(CHUNK) {
         on!(&mut *tx, c, DB, PG => {
             let mut qb = sqlx::QueryBuilder::<DB>::new(
@@ -458,16 +501,13 @@ async fn insert_entries(
                  imported_at, imported_by) ",
             );
             qb.push_values(chunk, |mut b, e| {
-                let minor = Money::new(e.amount, e.currency)
-                    .and_then(|m| m.to_minor())
-                    .unwrap_or(0);
                 b.push_bind(e.identity.clone())
                     .push_bind(e.account.clone())
                     .push_bind(e.statement_id.clone())
                     .push_bind(e.currency.code().to_string())
                     .push_bind(e.booking_date)
-                    .push_bind(minor)
-                    .push_bind(if e.credit { "credit" } else { "debit" })
+                    .push_bind(minor(e))
+                    .push_bind(side(e))
                     .push_bind(e.is_reversal)
                     .push_bind(e.bank_reference.clone())
                     .push_bind(e.end_to_end_id.clone())
@@ -476,7 +516,7 @@ async fn insert_entries(
                     .push_bind(e.counterparty_account.clone())
                     .push_bind(e.remittance.clone())
                     .push_bind(e.status.as_str())
-                    .push_bind(e.payment.and_then(|p| payment_ids.get(p).copied().flatten()))
+                    .push_bind(payment(e))
                     .push_bind(e.suggested_customer.map(|c| c.0))
                     .push_bind(i64::from(e.confidence))
                     .push_bind(e.reason.clone())

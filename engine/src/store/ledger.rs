@@ -1081,7 +1081,12 @@ async fn reserve_ids(tx: &mut Tx, table: &'static str, n: usize) -> Result<Vec<i
     }
     let ids: Vec<i64> = on!(tx, c, DB, PG => {
         if PG {
-            let sql = format!("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)");
+            // The sequence is looked up once: `pg_get_serial_sequence` per row searches the
+            // catalog each time and cost 3.5 µs of the 4 µs per id.
+            let sql = format!(
+                "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq) \
+                 SELECT nextval(s.seq) FROM s CROSS JOIN generate_series(1, $1)"
+            );
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(n as i64).fetch_all(&mut *c).await
         } else {
             let sql = format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
@@ -1771,13 +1776,22 @@ async fn index_batch(
             cleared.push((id, *on));
         }
     }
-    let settled_before: Vec<i64> = book
+    let settled_before: Vec<&Receivable> = book
         .values()
         .filter(|r| !new_ids.contains(&r.id) && r.open_minor == 0)
         .filter(|r| initial_open.get(&r.id).is_some_and(|o| *o > 0))
+        .collect();
+    // Only receivables with money allocated before this batch have a history to read: one
+    // whose open amount was its gross had no allocation, and a receivable is never the
+    // source of an allocation or a credit operation, so this batch's allocations are all
+    // there is (saves 90,000 lookups in three tables when a bank import pays 90,000 invoices).
+    let partly_paid: Vec<i64> = settled_before
+        .iter()
+        .filter(|r| initial_open.get(&r.id) != Some(&r.gross_minor))
         .map(|r| r.id)
         .collect();
-    let history = open_items::last_effective(tx, &settled_before).await?;
+    let history = open_items::last_effective(tx, &partly_paid).await?;
+    let settled_before: Vec<i64> = settled_before.iter().map(|r| r.id).collect();
     let mut cleared_listed = Vec::new();
     for id in settled_before {
         let on = match (history.get(&id), last.get(&id)) {

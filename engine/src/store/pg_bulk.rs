@@ -173,3 +173,73 @@ pub(super) async fn insert_clearings(
         .await?;
     Ok(())
 }
+
+/// The columns of `bank_entries` rows to insert (all but `imported_at` and `imported_by`,
+/// which are the same for every row of an import).
+#[derive(Default)]
+pub(super) struct BankEntryColumns {
+    pub identity: Vec<String>,
+    pub account: Vec<String>,
+    pub statement_id: Vec<String>,
+    pub currency: Vec<String>,
+    pub booking_date: Vec<NaiveDate>,
+    pub amount_minor: Vec<i64>,
+    pub side: Vec<&'static str>,
+    pub is_reversal: Vec<bool>,
+    pub bank_reference: Vec<Option<String>>,
+    pub end_to_end_id: Vec<Option<String>>,
+    pub structured_reference: Vec<Option<String>>,
+    pub counterparty_name: Vec<Option<String>>,
+    pub counterparty_account: Vec<Option<String>>,
+    pub remittance: Vec<String>,
+    pub status: Vec<&'static str>,
+    pub payment_id: Vec<Option<i64>>,
+    pub suggested_customer_id: Vec<Option<i64>>,
+    pub confidence: Vec<i64>,
+    pub reason: Vec<String>,
+    pub explanation: Vec<String>,
+    pub suggestion: Vec<String>,
+}
+
+pub(super) async fn insert_bank_entries(
+    c: &mut PgConnection,
+    cols: BankEntryColumns,
+    now: DateTime<Utc>,
+    actor: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO bank_entries (identity, account, statement_id, currency, booking_date, amount_minor, side, \
+         is_reversal, bank_reference, end_to_end_id, structured_reference, counterparty_name, counterparty_account, \
+         remittance, status, payment_id, suggested_customer_id, confidence, reason, explanation, suggestion, \
+         imported_at, imported_by) \
+         SELECT u.*, $22, $23 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::bigint[], \
+         $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+         $15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::text[], $21::text[]) AS u",
+    )
+    .bind(cols.identity)
+    .bind(cols.account)
+    .bind(cols.statement_id)
+    .bind(cols.currency)
+    .bind(cols.booking_date)
+    .bind(cols.amount_minor)
+    .bind(cols.side)
+    .bind(cols.is_reversal)
+    .bind(cols.bank_reference)
+    .bind(cols.end_to_end_id)
+    .bind(cols.structured_reference)
+    .bind(cols.counterparty_name)
+    .bind(cols.counterparty_account)
+    .bind(cols.remittance)
+    .bind(cols.status)
+    .bind(cols.payment_id)
+    .bind(cols.suggested_customer_id)
+    .bind(cols.confidence)
+    .bind(cols.reason)
+    .bind(cols.explanation)
+    .bind(cols.suggestion)
+    .bind(now)
+    .bind(actor.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
