@@ -37,10 +37,9 @@ fn message(channel: &str, recipient: &str) -> Message {
     }
 }
 
-#[tokio::test]
-async fn email_goes_out_over_starttls_and_over_implicit_tls_to_a_server_the_ca_file_vouches_for() {
-    let ca = TestCa::new();
-    for (security, url) in [
+/// STARTTLS and TLS from the first byte, each with the URL that asks for it (`{port}` to fill).
+fn both_tls_modes(ca: &TestCa) -> [(Security, &'static str); 2] {
+    [
         (
             Security::StartTls(ca.acceptor.clone()),
             "smtp://mailer:s3cret@127.0.0.1:{port}?tls=required",
@@ -49,7 +48,13 @@ async fn email_goes_out_over_starttls_and_over_implicit_tls_to_a_server_the_ca_f
             Security::Implicit(ca.acceptor.clone()),
             "smtps://mailer:s3cret@127.0.0.1:{port}",
         ),
-    ] {
+    ]
+}
+
+#[tokio::test]
+async fn email_goes_out_over_starttls_and_over_implicit_tls_to_a_server_the_ca_file_vouches_for() {
+    let ca = TestCa::new();
+    for (security, url) in both_tls_modes(&ca) {
         let (port, received) = smtp_server(security).await;
         let url = url.replace("{port}", &port.to_string());
         let smtp = SmtpChannel::new(&url, FROM, Some(ca.ca_pem.as_bytes())).expect("channel");
@@ -76,16 +81,7 @@ async fn email_goes_out_over_starttls_and_over_implicit_tls_to_a_server_the_ca_f
 async fn a_certificate_no_trusted_authority_signed_fails_the_delivery_and_nothing_goes_out() {
     let ca = TestCa::new();
     let other = TestCa::new();
-    for (security, url) in [
-        (
-            Security::StartTls(ca.acceptor.clone()),
-            "smtp://mailer:s3cret@127.0.0.1:{port}?tls=required",
-        ),
-        (
-            Security::Implicit(ca.acceptor.clone()),
-            "smtps://mailer:s3cret@127.0.0.1:{port}",
-        ),
-    ] {
+    for (security, url) in both_tls_modes(&ca) {
         let (port, received) = smtp_server(security).await;
         let url = url.replace("{port}", &port.to_string());
         // Trusted: the Mozilla roots, and a CA that did not sign the server's certificate.

@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::calls::{self, customer};
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,35 +18,14 @@ use anyhow::Context;
 use arrears_engine::correspondence::render::format_money;
 use arrears_engine::ids::CustomerId;
 use arrears_engine::ledger::document::{CustomerRef, DocRef};
-use arrears_engine::ledger::{Actor, CustomerInput, DocumentInput, DocumentKind, LineInput};
+use arrears_engine::ledger::{Actor, DocumentInput, DocumentKind, LineInput};
 use arrears_engine::runtime::views;
-use arrears_engine::scenario::{Sandbox, check_paths};
 use arrears_engine::store::access::{NewUser, Role};
-use arrears_engine::testkit::{TestDb, scenario_dir};
+use arrears_engine::testkit::TestDb;
 use arrears_engine::{Clock, Currency, ManualClock};
 use chrono::{Datelike, NaiveDate};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
-
-const CALLS: &str = r#"
-id: calls
-title: Calls for business customers
-applies_to: customer.category == "business"
-case_per: customer
-start_when: days_overdue >= 1
-calendar: generic
-steps:
-  - id: call
-    task:
-      role: collector
-      title: "Call {{customer.name}}"
-      due: 2 days
-      outcomes: { promise_to_pay: wait, no_answer: wait }
-  - id: wait
-    wait: 30 days
-  - id: done
-    close: finished
-"#;
 
 const NOTES: &str = r#"
 id: notes
@@ -66,17 +47,6 @@ fn date(s: &str) -> NaiveDate {
 
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap_or_default()
-}
-
-fn customer(ext: &str, category: &str, collector: Option<&str>) -> CustomerInput {
-    CustomerInput {
-        external_id: ext.into(),
-        name: format!("Customer {ext}"),
-        category: category.into(),
-        language: "en".into(),
-        collector: collector.map(String::from),
-        ..Default::default()
-    }
 }
 
 fn invoice(number: &str, ext: &str, cur: Currency, due: &str, amount: &str) -> DocumentInput {
@@ -135,18 +105,9 @@ async fn the_dashboard_shows_cases_overdue_money_recovered_money_and_late_tasks(
 -> anyhow::Result<()> {
     for db in TestDb::all().await {
         let b = db.backend;
-        let dir = scenario_dir(CALLS);
-        std::fs::write(dir.path().join("notes.yaml"), NOTES)?;
         let clock = Arc::new(ManualClock::at_date(date("2026-03-16")));
         let store = db.open(clock.clone()).await?;
-        let engine = arrears_web::worker::runtime(store.clone());
-        for outcome in
-            check_paths(&[dir.path().to_path_buf()], &Sandbox::new()).map_err(anyhow::Error::msg)?
-        {
-            let mut sc = outcome.scenario.context("the test scenarios check")?;
-            sc.source_path = outcome.path.clone();
-            engine.deploy(&sc, "test").await?;
-        }
+        let (engine, _scenarios) = calls::deploy(&store, &[("notes.yaml", NOTES)]).await?;
         store
             .save_customers(&[
                 customer("B1", "business", Some("cora")),

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::calls;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -13,32 +15,11 @@ use arrears_engine::ids::TaskId;
 use arrears_engine::ledger::document::CustomerRef;
 use arrears_engine::ledger::{Actor, CustomerInput, DocumentInput, DocumentKind, LineInput};
 use arrears_engine::runtime::views;
-use arrears_engine::scenario::{Sandbox, check_paths};
 use arrears_engine::store::access::{NewUser, Role};
-use arrears_engine::testkit::{TestDb, scenario_dir};
+use arrears_engine::testkit::TestDb;
 use arrears_engine::{Currency, ManualClock};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-
-const CALLS: &str = r#"
-id: calls
-title: Calls for business customers
-applies_to: customer.category == "business"
-case_per: customer
-start_when: days_overdue >= 1
-calendar: generic
-steps:
-  - id: call
-    task:
-      role: collector
-      title: "Call {{customer.name}}"
-      due: 2 days
-      outcomes: { promise_to_pay: wait, no_answer: wait }
-  - id: wait
-    wait: 30 days
-  - id: done
-    close: finished
-"#;
 
 const CUSTOMERS: [(&str, Option<&str>); 5] = [
     ("B1", Some("cora")),
@@ -65,27 +46,12 @@ fn listed(page: &str) -> Vec<&'static str> {
 async fn mine_team_and_all_show_the_tasks_of_me_my_team_and_everyone() -> anyhow::Result<()> {
     for db in TestDb::all().await {
         let b = db.backend;
-        let dir = scenario_dir(CALLS);
         let clock = Arc::new(ManualClock::at_date(date("2026-03-16")));
         let store = db.open(clock.clone()).await?;
-        let engine = arrears_web::worker::runtime(store.clone());
-        for outcome in
-            check_paths(&[dir.path().to_path_buf()], &Sandbox::new()).map_err(anyhow::Error::msg)?
-        {
-            let mut sc = outcome.scenario.context("the test scenario checks")?;
-            sc.source_path = outcome.path.clone();
-            engine.deploy(&sc, "test").await?;
-        }
+        let (engine, _scenarios) = calls::deploy(&store, &[]).await?;
         let customers: Vec<CustomerInput> = CUSTOMERS
             .iter()
-            .map(|(ext, collector)| CustomerInput {
-                external_id: ext.to_string(),
-                name: format!("Customer {ext}"),
-                category: "business".into(),
-                language: "en".into(),
-                collector: collector.map(String::from),
-                ..Default::default()
-            })
+            .map(|(ext, collector)| calls::customer(ext, "business", *collector))
             .collect();
         store.save_customers(&customers).await?;
         let invoices: Vec<DocumentInput> = CUSTOMERS

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod calls;
 pub mod debtor;
 
 use serde_json::Value;
