@@ -24,7 +24,7 @@ use arrears_engine::runtime::views;
 use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t, tf};
-use crate::page::{csrf_input, internal, lang_of, layout, refused, runtime_refusal};
+use crate::page::{csrf_input, internal, lang_of, layout, refuse, refused};
 use crate::ui::esc;
 
 /// At most this many tasks on one inbox page.
@@ -59,21 +59,7 @@ async fn scope_users(
 ) -> Result<Option<Vec<String>>, arrears_engine::store::StoreError> {
     match scope {
         "all" => Ok(None),
-        "team" => {
-            let team = st.store.user_by_name(&p.name).await?.and_then(|u| u.team);
-            let Some(team) = team else {
-                return Ok(Some(vec![p.name.clone()]));
-            };
-            Ok(Some(
-                st.store
-                    .users()
-                    .await?
-                    .into_iter()
-                    .filter(|u| u.team.as_deref() == Some(team.as_str()))
-                    .map(|u| u.name)
-                    .collect(),
-            ))
-        }
+        "team" => Ok(Some(st.store.team_of(&p.name).await?)),
         _ => Ok(Some(vec![p.name.clone()])),
     }
 }
@@ -427,10 +413,7 @@ fn answer(
 ) -> Response {
     match done {
         Ok(()) => Redirect::to(to).into_response(),
-        Err(e) => {
-            let (status, reason) = runtime_refusal(e);
-            refused(lang, p, status, &reason, to)
-        }
+        Err(e) => refuse(lang, p, e, to),
     }
 }
 
@@ -626,21 +609,6 @@ async fn approve(
     };
     match st.runtime.approve_documents(&ids, p.actor().as_str()).await {
         Ok(_) => Redirect::to("/approvals").into_response(),
-        Err(arrears_engine::runtime::RuntimeError::Store(
-            arrears_engine::store::StoreError::Rejected(r),
-        )) => {
-            let reasons: Vec<String> = r.iter().map(|x| x.error.message.clone()).collect();
-            refused(
-                lang,
-                &p,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &reasons.join("; "),
-                "/approvals",
-            )
-        }
-        Err(e) => {
-            let (status, reason) = runtime_refusal(e);
-            refused(lang, &p, status, &reason, "/approvals")
-        }
+        Err(e) => refuse(lang, &p, e, "/approvals"),
     }
 }

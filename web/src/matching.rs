@@ -24,7 +24,7 @@ use crate::access::Principal;
 use crate::api::AppState;
 use crate::api::bank::{match_refusal, match_to};
 use crate::i18n::{t, tf};
-use crate::page::{csrf_input, internal, lang_of, layout, may_post, refused};
+use crate::page::{csrf_input, internal, lang_of, layout, may_post, refuse, refused};
 use crate::ui::esc;
 
 /// At most this many credits on the page.
@@ -204,6 +204,6 @@ async fn match_credit(
     };
     match done {
         Ok(_) => Redirect::to("/matching").into_response(),
-        Err(e) => refused(lang, &p, e.status(), e.detail(), "/matching"),
+        Err(e) => refuse(lang, &p, e, "/matching"),
     }
 }

@@ -5,18 +5,16 @@
 use std::fmt::Write;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use arrears_engine::ids::CaseId;
-use arrears_engine::store::StoreError;
 use arrears_engine::store::case_notes::{CaseNote, MAX_NOTE};
 
 use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t};
-use crate::page::{csrf_input, internal, lang_of, may_post, refused};
+use crate::page::{csrf_input, lang_of, may_post, refuse};
 use crate::ui::esc;
 
 /// The notes section of case `case`.
@@ -73,23 +71,6 @@ pub async fn add(
         .await
     {
         Ok(_) => Redirect::to(&format!("{back}#notes")).into_response(),
-        Err(StoreError::Rejected(r)) => {
-            let reasons: Vec<String> = r.iter().map(|x| x.error.message.clone()).collect();
-            refused(
-                lang,
-                &p,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &reasons.join("; "),
-                &back,
-            )
-        }
-        Err(StoreError::NotFound(_)) => refused(
-            lang,
-            &p,
-            StatusCode::NOT_FOUND,
-            t(lang, "ui.not_found"),
-            "/tasks",
-        ),
-        Err(e) => internal(e),
+        Err(e) => refuse(lang, &p, e, &back),
     }
 }

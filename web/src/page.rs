@@ -87,10 +87,16 @@ pub(crate) fn refused(
     (status, layout(lang, p, t(lang, "ui.refused"), &body)).into_response()
 }
 
-/// A refusal of the runtime as the API would answer it: the same status and words.
-pub(crate) fn runtime_refusal(e: arrears_engine::runtime::RuntimeError) -> (StatusCode, String) {
-    let e = crate::api::error::ApiError::from(e);
-    (e.status(), e.detail().to_string())
+/// A refused form for an error of the store or the runtime, with the status and words the
+/// API answers it with, and a way back to `to`.
+pub(crate) fn refuse(
+    lang: Lang,
+    p: &Principal,
+    e: impl Into<crate::api::error::ApiError>,
+    to: &str,
+) -> Response {
+    let e = e.into();
+    refused(lang, p, e.status(), e.detail(), to)
 }
 
 /// Whether the signed-in role may post to the route `path` (a template of the policy

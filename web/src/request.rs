@@ -23,7 +23,7 @@ use arrears_engine::runtime::request::{self, CaseRequest, Decision, NewRequest, 
 use crate::access::Principal;
 use crate::api::AppState;
 use crate::i18n::{Lang, t};
-use crate::page::{csrf_input, internal, lang_of, layout, may_post, refused, runtime_refusal};
+use crate::page::{csrf_input, internal, lang_of, layout, may_post, refuse, refused};
 use crate::ui::esc;
 
 /// At most this many decided requests on the lead's list.
@@ -229,11 +229,7 @@ async fn file(
             };
             render_form(&st, &p, &f, Some(&FieldError { field, message })).await
         }
-        Err(e) => {
-            let lang = lang_of(&p);
-            let (status, reason) = runtime_refusal(e);
-            refused(lang, &p, status, &reason, "/request")
-        }
+        Err(e) => refuse(lang_of(&p), &p, e, "/request"),
     }
 }
 
@@ -394,11 +390,11 @@ async fn reject(
 }
 
 fn decision_refused(p: &Principal, e: RuntimeError) -> Response {
-    let lang = lang_of(p);
-    let (status, reason) = runtime_refusal(e);
-    let reason = match reason.split_once(": ") {
-        Some((pointer, detail)) if pointer.starts_with('/') => detail.to_string(),
-        _ => reason,
+    let e = crate::api::error::ApiError::from(e);
+    // The page's forms have no JSON pointers: it shows the message alone.
+    let reason = match e.detail().split_once(": ") {
+        Some((pointer, detail)) if pointer.starts_with('/') => detail,
+        _ => e.detail(),
     };
-    refused(lang, p, status, &reason, "/requests")
+    refused(lang_of(p), p, e.status(), reason, "/requests")
 }

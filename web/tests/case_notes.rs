@@ -21,16 +21,8 @@ async fn post_note(
     case: CaseId,
     text: &str,
 ) -> anyhow::Result<reqwest::Response> {
-    Ok(http
-        .post(format!("{}/cases/{}/notes", app.base, case.0))
-        .header("cookie", format!("arrears_session={}", who.cookie))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string([
-            ("csrf", who.csrf.as_str()),
-            ("text", text),
-        ])?)
-        .send()
-        .await?)
+    let path = format!("/cases/{}/notes", case.0);
+    support::post_form(http, &app.base, who, &path, &[("text", text)]).await
 }
 
 async fn page(
@@ -39,13 +31,8 @@ async fn page(
     who: &support::Browser,
     case: CaseId,
 ) -> anyhow::Result<String> {
-    Ok(http
-        .get(format!("{}/cases/{}", app.base, case.0))
-        .header("cookie", format!("arrears_session={}", who.cookie))
-        .send()
-        .await?
-        .text()
-        .await?)
+    let path = format!("/cases/{}", case.0);
+    Ok(support::get_page(http, &app.base, who, &path).await?.1)
 }
 
 #[tokio::test]

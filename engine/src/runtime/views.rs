@@ -174,7 +174,7 @@ pub async fn inbox(
 
 /// Whether two names of a user are the same user: the engine assigns a customer's collector
 /// by the bare user name (`cora`), a forward or a claim by the actor (`user:cora`).
-pub fn same_user(a: &str, b: &str) -> bool {
+fn same_user(a: &str, b: &str) -> bool {
     a.strip_prefix("user:").unwrap_or(a) == b.strip_prefix("user:").unwrap_or(b)
 }
 

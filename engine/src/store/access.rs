@@ -183,6 +183,26 @@ impl Store {
     }
 
     /// Every user, by name.
+    /// The names of the users in `name`'s team, `name` included; just `name` when the user
+    /// has no team (or is unknown).
+    pub async fn team_of(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.read().await?;
+        let members: Vec<String> = on!(&mut tx, c, DB, PG => {
+            sqlx::query_scalar(
+                "SELECT u.name FROM users u JOIN users me ON me.team = u.team WHERE me.name = $1 ORDER BY u.name",
+            )
+            .bind(name)
+            .fetch_all(&mut *c)
+            .await
+        })?;
+        tx.commit().await?;
+        Ok(if members.is_empty() {
+            vec![name.to_string()]
+        } else {
+            members
+        })
+    }
+
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
         let mut tx = self.read().await?;
         let rows: Vec<UserRow> = on!(&mut tx, c, DB, PG => {
